@@ -1,0 +1,283 @@
+"""The ``harness`` command line.
+
+Exit codes: 0 success, 1 failing checks (``diff``), 2 usage or input error,
+3 internal error (a bug in the harness; the traceback is printed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+from harness.config import PRESETS, RunConfig
+from harness.console import make_console, setup_logging
+from harness.contract.stages import STAGE_NAMES, stages_until, upstream_closure
+from harness.errors import HarnessError
+
+logger = logging.getLogger("harness.cli")
+
+EXIT_OK = 0
+EXIT_CHECKS_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="harness",
+        description=(
+            "Differential testing of spatial-transcriptomics pipelines: run the STAIG "
+            "reference and a candidate stage by stage, compare every artifact, name "
+            "each divergence. Exit codes: 0 success, 1 failing checks, 2 usage or "
+            "input error, 3 internal error."
+        ),
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output (DEBUG)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    _add_synth(commands)
+    _add_run(commands)
+    _add_diff(commands)
+    _add_report(commands)
+    _add_demo(commands)
+    return parser
+
+
+def _add_synth(commands: argparse._SubParsersAction) -> None:
+    synth = commands.add_parser(
+        "synth",
+        help="write a synthetic Visium slice (Space Ranger folder)",
+        description=(
+            "Write a synthetic 10x Visium slice as a Space Ranger folder: hexagonal grid "
+            "with 100 µm spot spacing, seven cortical layers plus white matter, "
+            "negative-binomial counts with domain marker genes, a full-resolution H&E-like "
+            "tiled TIFF, hires and lowres PNGs and truth.txt. Deterministic per seed."
+        ),
+    )
+    synth.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder to create")
+    synth.add_argument("--spots", type=int, default=2000, help="in-tissue spots (default: 2000)")
+    synth.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    synth.add_argument("--genes", type=int, default=3000, help="genes in the count matrix (default: 3000)")
+
+
+def _add_common_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data", type=Path, default=None,
+        help="Space Ranger folder of one slice (default: the built-in synthetic slice)",
+    )
+    parser.add_argument(
+        "--preset", choices=PRESETS, default="quick",
+        help="staig: the published settings; quick: small encoder and few epochs for CPUs (default: quick)",
+    )
+    parser.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto",
+        help="where image features and training run; cuda without a GPU is an error (default: auto)",
+    )
+    parser.add_argument(
+        "--slice-config", default=None,
+        help="per-slice hyperparameter set, e.g. 151673 (default: chosen from the data folder name)",
+    )
+    parser.add_argument("--seed", type=int, default=None, help="override the training seed")
+    parser.add_argument(
+        "--weights", action="append", default=[], metavar="ENCODER=PATH",
+        help="local weights file of an image encoder; repeatable",
+    )
+    parser.add_argument(
+        "--allow-random-init", action="store_true",
+        help="run image encoders without weights (random initialisation, recorded in the encoder artifact)",
+    )
+    parser.add_argument("--fullres-image", type=Path, default=None, help="full-resolution TIFF path")
+    parser.add_argument("--force", action="store_true", help="recompute stages even when cached")
+
+
+def _add_run(commands: argparse._SubParsersAction) -> None:
+    run = commands.add_parser(
+        "run",
+        help="run one side stage by stage into a run folder",
+        description="Run the reference or a candidate up to a stage; cached stages are reused.",
+    )
+    run.add_argument("--side", choices=("reference", "candidate"), required=True, help="which pipeline")
+    run.add_argument(
+        "--candidate", default="strict",
+        help="legacy, strict, module:object or artifacts:DIR (default: strict; only with --side candidate)",
+    )
+    run.add_argument("--out", type=Path, required=True, help="run folder to write")
+    scope = run.add_mutually_exclusive_group()
+    scope.add_argument("--until", choices=STAGE_NAMES, default=None, help="last stage to run (default: all)")
+    scope.add_argument("--stage", choices=STAGE_NAMES, default=None, help="one stage and what it needs")
+    _add_common_run_options(run)
+
+
+def _add_diff(commands: argparse._SubParsersAction) -> None:
+    diff = commands.add_parser(
+        "diff", help="diff a candidate against the reference (not yet available)",
+        description="Diff a candidate against the reference stage by stage.",
+    )
+    diff.add_argument("rest", nargs=argparse.REMAINDER)
+
+
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report", help="re-render a saved diff (not yet available)",
+        description="Re-render a saved diff, optionally with other tolerances.",
+    )
+    report.add_argument("rest", nargs=argparse.REMAINDER)
+
+
+def _add_demo(commands: argparse._SubParsersAction) -> None:
+    demo = commands.add_parser(
+        "demo",
+        help="the quick-start job on the built-in synthetic slice",
+        description="Generate the built-in synthetic slice once, then run the reference on it.",
+    )
+    demo.add_argument("--out", type=Path, default=None, help="run folder (default: under reports/)")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(verbose=args.verbose)
+    handlers = {
+        "synth": _cmd_synth,
+        "run": _cmd_run,
+        "diff": _cmd_not_yet,
+        "report": _cmd_not_yet,
+        "demo": _cmd_demo,
+    }
+    try:
+        return handlers[args.command](args)
+    except HarnessError as error:
+        make_console().print(f"error: {error}", markup=False, highlight=False)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # noqa: BLE001 - the last resort must report any bug with its traceback
+        traceback.print_exc()
+        make_console().print("internal error: this is a bug in the harness", markup=False)
+        return EXIT_INTERNAL
+
+
+def _cmd_not_yet(args: argparse.Namespace) -> int:
+    make_console().print(
+        f"harness {args.command}: not available yet in this version; "
+        "use `harness run` to capture each side's artifacts",
+        markup=False,
+    )
+    return EXIT_USAGE
+
+
+def _cmd_synth(args: argparse.Namespace) -> int:
+    from harness.synth import write_synthetic_slice
+
+    path = write_synthetic_slice(args.out_dir, n_spots=args.spots, seed=args.seed, n_genes=args.genes)
+    make_console().print(f"wrote synthetic slice to {path}", markup=False)
+    return EXIT_OK
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """Build the run configuration from the common run options."""
+    from harness.errors import InputError
+
+    weights: dict[str, str] = {}
+    for item in args.weights:
+        name, sep, path = item.partition("=")
+        if not sep or not name or not path:
+            msg = f"--weights {item!r}: expected ENCODER=PATH, e.g. --weights uni=/models/uni.bin"
+            raise InputError(msg)
+        weights[name] = path
+    return RunConfig(
+        preset=args.preset,
+        slice_config=args.slice_config,
+        device=args.device,
+        seed=args.seed,
+        allow_random_init=args.allow_random_init,
+        weights=weights,
+        fullres_image=str(args.fullres_image) if args.fullres_image else None,
+    )
+
+
+def resolve_data(data: Path | None) -> Path:
+    """Return ``data``, or the built-in synthetic slice (generated once) when ``None``."""
+    from harness.errors import InputError
+
+    if data is None:
+        from harness.synth import default_synthetic_slice
+
+        return default_synthetic_slice()
+    if not data.is_dir():
+        msg = f"--data {data}: not a folder; pass a Space Ranger folder of one slice"
+        raise InputError(msg)
+    return data
+
+
+def _cmd_run(args: argparse.Namespace) -> int:
+    from harness.runner import run_side
+    from harness.sides import candidate_implementation, reference_implementation
+
+    config = config_from_args(args)
+    data = resolve_data(args.data)
+    if args.side == "reference":
+        implementation = reference_implementation()
+    else:
+        implementation = candidate_implementation(args.candidate)
+        config = config.with_options(candidate=args.candidate)
+    if args.stage is not None:
+        stages = [spec.name for spec in upstream_closure(args.stage)]
+    else:
+        stages = [spec.name for spec in stages_until(args.until)]
+    result = run_side(
+        implementation,
+        side=args.side,
+        out_dir=args.out,
+        config=config,
+        stages=stages,
+        data_dir=data,
+        force=args.force,
+    )
+    console = make_console()
+    console.print(
+        f"{args.side}: {len(result.computed)} stage(s) computed, {len(result.reused)} reused "
+        f"from cache, written to {args.out}",
+        markup=False,
+    )
+    if result.not_provided:
+        console.print(f"not provided by this side: {', '.join(result.not_provided)}", markup=False)
+    return EXIT_OK
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from harness.runner import run_side
+    from harness.sides import reference_implementation
+    from harness.synth import default_synthetic_slice
+
+    data = default_synthetic_slice()
+    out = args.out or Path("reports") / "demo" / "reference"
+    implementation = reference_implementation()
+    stages = implementation.provided_stages()
+    result = run_side(
+        implementation,
+        side="reference",
+        out_dir=out,
+        config=RunConfig(preset="quick", allow_random_init=True),
+        stages=stages,
+        data_dir=data,
+    )
+    console = make_console()
+    console.print(f"synthetic slice: {data}", markup=False)
+    for name, record in result.records.items():
+        shapes = ", ".join(
+            f"{art}{list(rec.shape) if rec.shape is not None else ''}"
+            for art, rec in record.artifacts.items()
+        )
+        console.print(f"  {name:<18} {shapes}", markup=False)
+    console.print(f"reference artifacts written to {out}", markup=False)
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

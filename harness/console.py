@@ -1,0 +1,49 @@
+"""Terminal output: rich logging and progress, and plain output for tests and CI."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+from rich.console import Console
+from rich.logging import RichHandler
+
+
+def make_console(*, plain: bool | None = None, width: int | None = None) -> Console:
+    """Return the console for user-facing output.
+
+    ``plain`` (default: when standard output is not a terminal or ``NO_COLOR``
+    is set) turns off colour and markup styling, which keeps output stable
+    for snapshot tests and CI logs.
+    """
+    if plain is None:
+        plain = not sys.stdout.isatty() or "NO_COLOR" in os.environ
+    return Console(
+        width=width,
+        no_color=plain,
+        highlight=not plain,
+        soft_wrap=False,
+        force_terminal=None if not plain else False,
+    )
+
+
+def setup_logging(*, verbose: int = 0) -> None:
+    """Route the ``harness``, ``reference`` and ``candidate`` loggers to stderr through rich.
+
+    ``verbose`` 0 shows INFO and above, 1 or more shows DEBUG.
+    """
+    level = logging.DEBUG if verbose > 0 else logging.INFO
+    handler = RichHandler(
+        console=Console(stderr=True),
+        show_path=False,
+        rich_tracebacks=False,
+        markup=False,
+        log_time_format="[%X]",
+    )
+    handler.setLevel(level)
+    for name in ("harness", "reference", "candidate"):
+        named = logging.getLogger(name)
+        named.setLevel(level)
+        named.handlers[:] = [handler]
+        named.propagate = False

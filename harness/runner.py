@@ -112,11 +112,15 @@ def run_side(
             result.not_provided.append(name)
             logger.info("%s: stage %s is not provided by %s", side, name, implementation.name)
             continue
-        inputs_records = _input_records(spec, result.records, store, inputs_from, side=side)
+        reads_inputs = getattr(implementation, "reads_inputs", True)
+        inputs_records = (
+            _input_records(spec, result.records, store, inputs_from, side=side) if reads_inputs else {}
+        )
         input_digests = {
             read: inputs_records[read.split("/", 1)[0]].artifacts[read.split("/", 1)[1]].sha256
             for read in spec.reads
-            if read.split("/", 1)[1] in inputs_records[read.split("/", 1)[0]].artifacts
+            if read.split("/", 1)[0] in inputs_records
+            and read.split("/", 1)[1] in inputs_records[read.split("/", 1)[0]].artifacts
         }
         if spec.needs_data_folder and data_identity is None:
             data_identity = _data_identity(data_dir, config)
@@ -132,11 +136,13 @@ def run_side(
         if cached is not None:
             logger.info("%s: %s cache is stale (inputs, code or configuration changed), recomputing", side, name)
 
-        inputs = _load_inputs(spec, inputs_records)
+        inputs = _load_inputs(spec, inputs_records) if reads_inputs else {}
         logger.info("%s: %s started", side, name)
         with ResourceMonitor() as monitor:
             outputs = implementation.run_stage(name, inputs, context)
-        checked = validate_outputs(spec, outputs, dims)
+        checked = validate_outputs(
+            spec, outputs, dims, allow_missing=getattr(implementation, "partial_artifacts", False)
+        )
         kinds = {art.name: art.kind for art in spec.writes if art.name in checked}
         provenance = {
             "side": side,

@@ -90,6 +90,8 @@ def validate_outputs(
     stage: StageSpec,
     outputs: Mapping[str, Any],
     dims: MutableMapping[str, int],
+    *,
+    allow_missing: bool = False,
 ) -> dict[str, Any]:
     """Validate one stage's outputs and return them in storage form.
 
@@ -101,6 +103,9 @@ def validate_outputs(
         Artifact name to value: array-like, scipy sparse matrix or JSON-able mapping.
     dims
         Run-wide symbol sizes (``N``, ``G``, ``E``); updated in place.
+    allow_missing
+        Accept outputs that lack required artifacts (artifact folders written
+        by another pipeline may hold only some); present ones are still checked.
 
     Returns
     -------
@@ -111,7 +116,7 @@ def validate_outputs(
     missing = [
         spec.name for spec in stage.writes if not spec.optional and spec.name not in outputs
     ]
-    if missing:
+    if missing and not allow_missing:
         msg = (
             f"stage {stage.name!r} did not return required artifacts {missing}; "
             f"it returned {sorted(outputs)}"

@@ -13,8 +13,8 @@ MAX_EXAMPLES = 5
 def format_examples(barcodes: Iterable[str], *, limit: int = MAX_EXAMPLES) -> str:
     """Format up to ``limit`` barcodes as ``'A', 'B', ...`` (with ``...`` when cut)."""
     items = list(barcodes)
-    shown = ", ".join(repr(str(barcode)) for barcode in items[:limit])
-    return shown + (", ..." if len(items) > limit else "")
+    listed = ", ".join(repr(str(barcode)) for barcode in items[:limit])
+    return listed + (", ..." if len(items) > limit else "")
 
 
 def duplicated_barcodes(barcodes: pd.Index | pd.Series) -> pd.Index:

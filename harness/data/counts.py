@@ -24,7 +24,7 @@ MTX_FEATURES = "features.tsv.gz"
 
 
 def has_counts(folder: Path) -> bool:
-    """Whether the folder contains a filtered count matrix in either layout."""
+    """Check whether the folder contains a filtered count matrix in either layout."""
     return (folder / COUNTS_H5).is_file() or (folder / COUNTS_MTX_FOLDER / MTX_MATRIX).is_file()
 
 
@@ -65,7 +65,9 @@ def read_counts(folder: Path) -> ad.AnnData:
             adata = sc.read_10x_h5(h5_path)
     elif (mtx_folder / MTX_MATRIX).is_file():
         source = mtx_folder
-        missing = [name for name in (MTX_BARCODES, MTX_FEATURES) if not (mtx_folder / name).is_file()]
+        missing = [
+            name for name in (MTX_BARCODES, MTX_FEATURES) if not (mtx_folder / name).is_file()
+        ]
         if missing:
             msg = f"Count matrix folder {mtx_folder} lacks {', '.join(missing)}."
             raise MissingFileError(msg)
@@ -134,4 +136,3 @@ def check_unique_barcodes(barcodes: pd.Index, *, source: Path) -> None:
             f"{format_examples(duplicated)}. Each spot must have one column of counts."
         )
         raise SpotJoinError(msg)
-

@@ -264,8 +264,10 @@ def _tiff_layout(path: Path) -> tuple[str, tuple[int, ...]]:
         base = tiff.series[0].levels[0]
         axes, shape = base.axes, tuple(base.shape)
 
-    kept = "".join(axis for axis, size in zip(axes, shape, strict=True) if size > 1 or axis in "YX")
-    if kept not in _TIFF_LAYOUTS:
+    layout = "".join(
+        axis for axis, size in zip(axes, shape, strict=True) if size > 1 or axis in "YX"
+    )
+    if layout not in _TIFF_LAYOUTS:
         msg = (
             f"TIFF file {path} has axes {axes!r} with shape {shape}; expected a single 2-D "
             f"image with axes in {sorted(_TIFF_LAYOUTS)} (Y rows, X columns, S or C channels)."

@@ -97,7 +97,10 @@ def resolve_label_source(folder: Path, *, labels: LabelsOption) -> LabelSource |
             return _metadata_source(metadata_path, column=METADATA_LABEL_COLUMN)
         logger.info(
             "No labels for %s: neither %s nor a %r column in %s",
-            folder, TRUTH_FILE, METADATA_LABEL_COLUMN, METADATA_FILE,
+            folder,
+            TRUTH_FILE,
+            METADATA_LABEL_COLUMN,
+            METADATA_FILE,
         )
         return None
     if labels == "truth":
@@ -142,12 +145,19 @@ def read_label_table(source: LabelSource) -> pd.Series:
     try:
         if source.column is None:
             table = pd.read_csv(
-                source.path, sep="\t", header=None, dtype=str,
-                keep_default_na=False, quoting=csv.QUOTE_NONE,
+                source.path,
+                sep="\t",
+                header=None,
+                dtype=str,
+                keep_default_na=False,
+                quoting=csv.QUOTE_NONE,
             )
         else:
             table = pd.read_csv(
-                source.path, sep="\t", dtype=str, keep_default_na=False,
+                source.path,
+                sep="\t",
+                dtype=str,
+                keep_default_na=False,
                 usecols=[METADATA_BARCODE_COLUMN, source.column],
             )
     except pd.errors.EmptyDataError as exc:
@@ -205,8 +215,11 @@ def join_labels(labels: pd.Series, spots: pd.Index, *, source: str) -> pd.Series
 
     if len(duplicated) or len(unlabelled) or len(foreign):
         msg = _join_error_message(
-            source=source, n_spots=len(spots), duplicated=duplicated,
-            unlabelled=unlabelled, foreign=foreign,
+            source=source,
+            n_spots=len(spots),
+            duplicated=duplicated,
+            unlabelled=unlabelled,
+            foreign=foreign,
         )
         raise LabelJoinError(msg)
 
@@ -243,8 +256,7 @@ def _join_error_message(
         )
     if len(unlabelled) and len(foreign):
         sentences.append(
-            "The label file may belong to another slice: pass this slice's own file as "
-            "`labels=`."
+            "The label file may belong to another slice: pass this slice's own file as `labels=`."
         )
     elif len(foreign):
         sentences.append("Remove the rows of barcodes that are not in-tissue spots.")

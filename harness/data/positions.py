@@ -35,9 +35,9 @@ def find_positions_file(folder: Path) -> Path:
     Raises
     ------
     MissingFileError
-        When ``spatial/`` holds neither positions file.
+        When ``spatial/`` contains neither positions file.
     InputError
-        When it holds both, because they may disagree.
+        When it contains both, because they may disagree.
     """
     candidates = [folder / "spatial" / name for name in POSITIONS_FILES]
     found = [path for path in candidates if path.is_file()]

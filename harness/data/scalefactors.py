@@ -87,7 +87,9 @@ def read_scalefactors(path: Path) -> ScaleFactors:
         msg = f"Scale factor file {path} is not valid JSON: {exc}."
         raise InputError(msg) from exc
     if not isinstance(content, dict):
-        msg = f"Scale factor file {path} must contain a JSON object, found {type(content).__name__}."
+        msg = (
+            f"Scale factor file {path} must contain a JSON object, found {type(content).__name__}."
+        )
         raise InputError(msg)
 
     missing = [key for key in REQUIRED_KEYS if key not in content]

@@ -1,8 +1,8 @@
 """Read a Space Ranger Visium slice folder into an AnnData with its image levels.
 
 The AnnData follows scanpy's conventions (``scanpy.read_visium``, scanpy 1.11):
-``obsm["spatial"]`` holds ``(pxl_col_in_fullres, pxl_row_in_fullres)``, that is
-``(x, y)`` in full-resolution pixels, and ``uns["spatial"][library_id]`` holds
+``obsm["spatial"]`` is ``(pxl_col_in_fullres, pxl_row_in_fullres)``, that is
+``(x, y)`` in full-resolution pixels, and ``uns["spatial"][library_id]`` contains
 ``"scalefactors"`` and the ``"images"`` that exist, so ``scanpy.pl.spatial`` works.
 Unlike ``scanpy.read_visium(load_images=True)``, a missing hires or lowres PNG is
 not an error.
@@ -39,11 +39,13 @@ logger = logging.getLogger(__name__)
 # one level pixel. Coordinates that exceed it by less are accepted.
 _ROUNDING_TOLERANCE_LEVEL_PX = 1.0
 
-_LEVEL_FILES: Mapping[str, str] = MappingProxyType({
-    "fullres": "spatial/tissue_full_image.tif (or the TIFF passed as `fullres_image=`)",
-    "hires": f"spatial/{images_io.HIRES_FILE}",
-    "lowres": f"spatial/{images_io.LOWRES_FILE}",
-})
+_LEVEL_FILES: Mapping[str, str] = MappingProxyType(
+    {
+        "fullres": "spatial/tissue_full_image.tif (or the TIFF passed as `fullres_image=`)",
+        "hires": f"spatial/{images_io.HIRES_FILE}",
+        "lowres": f"spatial/{images_io.LOWRES_FILE}",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -192,15 +194,19 @@ def read_visium_slice(
         image, several full-resolution candidates, or an invalid option.
     """
     started = time.perf_counter()
-    folder = Path(path).resolve()
+    folder = Path(path).absolute()
     if not folder.is_dir():
         msg = f"Visium slice folder not found: {folder}."
         raise MissingFileError(msg)
     if spots_without_counts not in ("raise", "drop"):
-        msg = f"Invalid `spots_without_counts={spots_without_counts!r}`; expected 'raise' or 'drop'."
+        msg = (
+            f"Invalid `spots_without_counts={spots_without_counts!r}`; expected 'raise' or 'drop'."
+        )
         raise InputError(msg)
     logger.info("Reading Visium slice %s", folder)
 
+    # Resolve the label option first, so that a wrong option fails before the slow reads.
+    label_source = labels_io.resolve_label_source(folder, labels=labels)
     scalefactors = read_scalefactors(folder / "spatial" / SCALEFACTORS_FILE)
     levels = images_io.find_image_levels(
         folder,
@@ -226,7 +232,6 @@ def read_visium_slice(
     library_id = folder.name
     adata.uns["spatial"] = {library_id: _uns_spatial(scalefactors, levels)}
 
-    label_source = labels_io.resolve_label_source(folder, labels=labels)
     if label_source is not None:
         table = labels_io.read_label_table(label_source)
         adata.obs[labels_io.LABEL_COLUMN] = labels_io.join_labels(
@@ -246,8 +251,12 @@ def read_visium_slice(
 
     logger.info(
         "Read slice %s: %d spots x %d genes, image levels %s, labels %s (%.2f s)",
-        library_id, visium_slice.adata.n_obs, visium_slice.adata.n_vars, list(levels) or "none",
-        visium_slice.labels_source, time.perf_counter() - started,
+        library_id,
+        visium_slice.adata.n_obs,
+        visium_slice.adata.n_vars,
+        list(levels) or "none",
+        visium_slice.labels_source,
+        time.perf_counter() - started,
     )
     return visium_slice
 
@@ -283,7 +292,9 @@ def drop_unlabelled(visium_slice: VisiumSlice) -> VisiumSlice:
 
     logger.info(
         "Dropped %d unlabelled spots of slice %s; %d remain",
-        n_dropped, visium_slice.library_id, int(labelled.sum()),
+        n_dropped,
+        visium_slice.library_id,
+        int(labelled.sum()),
     )
     return dataclasses.replace(
         visium_slice,
@@ -300,11 +311,14 @@ def _read_expression(folder: Path, *, positions: pd.DataFrame, require_counts: b
     barcodes, var = counts_io.read_barcodes_and_features(folder)
     if barcodes is not None:
         _check_same_barcodes(
-            barcodes, in_tissue,
+            barcodes,
+            in_tissue,
             source=folder / counts_io.COUNTS_MTX_FOLDER / counts_io.MTX_BARCODES,
         )
     logger.info(
-        "No count matrix in %s; reading the %d in-tissue spots without counts", folder, len(in_tissue)
+        "No count matrix in %s; reading the %d in-tissue spots without counts",
+        folder,
+        len(in_tissue),
     )
     obs = pd.DataFrame(index=pd.Index(in_tissue.to_numpy(dtype=str), name=None))
     return ad.AnnData(obs=obs, var=var if var is not None else pd.DataFrame(index=pd.Index([])))
@@ -362,7 +376,9 @@ def _join_positions(
     return positions.loc[barcodes]
 
 
-def _check_coordinates(xy: np.ndarray, *, barcodes: pd.Index, levels: Mapping[str, ImageLevel]) -> None:
+def _check_coordinates(
+    xy: np.ndarray, *, barcodes: pd.Index, levels: Mapping[str, ImageLevel]
+) -> None:
     """Raise unless every spot lies inside the full-resolution image extent."""
     negative = (xy < 0).any(axis=1)
     if negative.any():
@@ -382,7 +398,7 @@ def _check_coordinates(xy: np.ndarray, *, barcodes: pd.Index, levels: Mapping[st
         reference = levels["fullres"]
         height, width = reference.shape
     else:
-        # The largest level gives the tightest bound for rounding errors.
+        # The level with the largest scale has the smallest rounding error in full-resolution px.
         reference = max(levels.values(), key=lambda level: level.scale)
         tolerance = _ROUNDING_TOLERANCE_LEVEL_PX / reference.scale
         height, width = (extent + tolerance for extent in reference.extent_fullres)

@@ -152,21 +152,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return handlers[args.command](args)
     except HarnessError as error:
-        make_console().print(f"error: {error}", markup=False, highlight=False)
+        print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
     except Exception:  # noqa: BLE001 - the last resort must report any bug with its traceback
         traceback.print_exc()
-        make_console().print("internal error: this is a bug in the harness", markup=False)
+        print("internal error: this is a bug in the harness; please report it", file=sys.stderr)
         return EXIT_INTERNAL
 
 
 def _cmd_not_yet(args: argparse.Namespace) -> int:
-    make_console().print(
+    print(
         f"harness {args.command}: not available yet in this version; "
         "use `harness run` to capture each side's artifacts",
-        markup=False,
+        file=sys.stderr,
     )
     return EXIT_USAGE
 

@@ -114,18 +114,66 @@ def _add_run(commands: argparse._SubParsersAction) -> None:
 
 def _add_diff(commands: argparse._SubParsersAction) -> None:
     diff = commands.add_parser(
-        "diff", help="diff a candidate against the reference (not yet available)",
-        description="Diff a candidate against the reference stage by stage.",
+        "diff",
+        help="diff a candidate against the reference, stage by stage",
+        description=(
+            "Run (or load from the cache) the reference and a candidate, compare every "
+            "artifact, and report each divergence as a named check with a diagnosis. "
+            "Writes report.json, report.md, report.html and junit.xml. Exit codes: 0 no "
+            "failing check, 1 a check failed, 2 usage or input error."
+        ),
     )
-    diff.add_argument("rest", nargs=argparse.REMAINDER)
+    diff.add_argument(
+        "--candidate", default="strict",
+        help="legacy, strict, module:object or artifacts:DIR (default: strict)",
+    )
+    scope = diff.add_mutually_exclusive_group()
+    scope.add_argument("--stage", choices=STAGE_NAMES, default=None, help="compare this stage only")
+    scope.add_argument("--until", choices=STAGE_NAMES, default=None, help="compare stages up to this one")
+    diff.add_argument(
+        "--isolate", action="store_true",
+        help="also run each candidate stage on the reference's inputs, to tell own from inherited divergences",
+    )
+    diff.add_argument("--out", type=Path, default=None, help="report folder (default: a new folder under reports/)")
+    diff.add_argument(
+        "--cache-dir", type=Path, default=None,
+        help="run folders reused between diffs (default: $HARNESS_CACHE/runs or ~/.cache/staig-harness/runs)",
+    )
+    diff.add_argument(
+        "--waive", action="append", default=[], metavar="CHECK=REASON",
+        help="declare an intended divergence (check id or pattern such as image_features.*); repeatable",
+    )
+    diff.add_argument(
+        "--tolerance", action="append", default=[], metavar="CHECK:METRIC=VALUE",
+        help="override a threshold, e.g. train.embedding:cka=0.8; repeatable",
+    )
+    diff.add_argument(
+        "--calibration", type=Path, default=None,
+        help="calibration file with thresholds (default: the one `harness calibrate` stored for this slice, if any)",
+    )
+    diff.add_argument(
+        "--candidate-option", action="append", default=[], metavar="KEY=VALUE",
+        help="option of the candidate, e.g. simulate_no_r=true or encoder=uni2; VALUE is JSON or text; repeatable",
+    )
+    _add_common_run_options(diff)
 
 
 def _add_report(commands: argparse._SubParsersAction) -> None:
     report = commands.add_parser(
-        "report", help="re-render a saved diff (not yet available)",
-        description="Re-render a saved diff, optionally with other tolerances.",
+        "report",
+        help="re-render a saved diff, optionally with other tolerances",
+        description=(
+            "Read DIR/report.json, judge its checks again against --tolerance values "
+            "(no pipeline runs), print the table and rewrite the reports in DIR "
+            "(or --out). Exit codes as for diff."
+        ),
     )
-    report.add_argument("rest", nargs=argparse.REMAINDER)
+    report.add_argument("report_dir", type=Path, metavar="DIR", help="folder written by harness diff")
+    report.add_argument(
+        "--tolerance", action="append", default=[], metavar="CHECK:METRIC=VALUE",
+        help="override a threshold, e.g. metrics.ari:ari_gap=0.1; repeatable",
+    )
+    report.add_argument("--out", type=Path, default=None, help="write the re-rendered reports here instead")
 
 
 def _add_demo(commands: argparse._SubParsersAction) -> None:
@@ -145,8 +193,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     handlers = {
         "synth": _cmd_synth,
         "run": _cmd_run,
-        "diff": _cmd_not_yet,
-        "report": _cmd_not_yet,
+        "diff": _cmd_diff,
+        "report": _cmd_report,
         "demo": _cmd_demo,
     }
     try:
@@ -160,15 +208,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print("internal error: this is a bug in the harness; please report it", file=sys.stderr)
         return EXIT_INTERNAL
-
-
-def _cmd_not_yet(args: argparse.Namespace) -> int:
-    print(
-        f"harness {args.command}: not available yet in this version; "
-        "use `harness run` to capture each side's artifacts",
-        file=sys.stderr,
-    )
-    return EXIT_USAGE
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:
@@ -190,12 +229,19 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             msg = f"--weights {item!r}: expected ENCODER=PATH, e.g. --weights uni=/models/uni.bin"
             raise InputError(msg)
         weights[name] = path
+    allow_random_init = args.allow_random_init
+    if args.preset == "quick" and not weights and not allow_random_init:
+        logger.info(
+            "quick preset without --weights: image encoders start from random weights "
+            "(recorded in each encoder artifact)"
+        )
+        allow_random_init = True
     return RunConfig(
         preset=args.preset,
         slice_config=args.slice_config,
         device=args.device,
         seed=args.seed,
-        allow_random_init=args.allow_random_init,
+        allow_random_init=allow_random_init,
         weights=weights,
         fullres_image=str(args.fullres_image) if args.fullres_image else None,
     )
@@ -248,6 +294,18 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if result.not_provided:
         console.print(f"not provided by this side: {', '.join(result.not_provided)}", markup=False)
     return EXIT_OK
+
+
+def _cmd_diff(args: argparse.Namespace) -> int:
+    from harness.diff.command import diff_from_args
+
+    return diff_from_args(args, argv=sys.argv)
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from harness.diff.command import report_from_args
+
+    return report_from_args(args)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

@@ -1,0 +1,1 @@
+"""Diff engine: capture both sides, judge the named checks, build the report."""

@@ -1,0 +1,118 @@
+"""Text pieces shared by the renderers: observed-against-threshold, notes, side lines."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from harness.compare.result import CheckResult, format_pair
+from harness.report.model import DiffReport, SideInfo
+
+FIRST_DIVERGENCE_MARKER = "◀ first divergence"
+NOT_MEASURED = "n/a"
+
+STATUS_LABELS = {
+    "pass": "PASS",
+    "fail": "FAIL",
+    "error": "ERROR",
+    "warn": "WARN",
+    "waived": "WAIVED",
+    "skip": "SKIP",
+}
+
+# Order in which summaries list the statuses: the ones that need attention first.
+SUMMARY_ORDER = ("fail", "error", "warn", "waived", "skip", "pass")
+
+
+def observed_vs_threshold(check: CheckResult) -> str:
+    """Return ``observed relation bound`` with units, e.g. ``"3.2 px > 0.5 px"``.
+
+    Numbers get as many significant digits as it takes to tell them apart
+    (:func:`harness.compare.result.format_pair`). A check judged by equality shows
+    ``observed == expected`` or ``!=``; an unmeasured value shows ``n/a``.
+    """
+    threshold = check.threshold
+    observed = check.observed
+    unit = f" {threshold.unit}" if threshold is not None and threshold.unit else ""
+
+    if threshold is None:
+        if "expected" in check.details and observed is not None:
+            relation = "==" if observed == check.details["expected"] else "!="
+            return f"{observed} {relation} {check.details['expected']}"
+        return NOT_MEASURED if observed is None else str(observed)
+
+    limit = "<=" if threshold.direction == "max" else ">="
+    bound_alone = format_pair(threshold.value, threshold.value)[0]
+    if observed is None or isinstance(observed, str):
+        shown = NOT_MEASURED if observed is None else observed
+        return f"{shown} (needs {limit} {bound_alone}{unit})"
+    if math.isnan(float(observed)):
+        return f"nan (needs {limit} {bound_alone}{unit})"
+
+    shown, bound = format_pair(observed, threshold.value)
+    if threshold.accepts(float(observed)):
+        relation = limit
+    else:
+        relation = ">" if threshold.direction == "max" else "<"
+    return f"{shown}{unit} {relation} {bound}{unit}"
+
+
+def check_note(check: CheckResult) -> str:
+    """Return the text for a check's diagnosis column.
+
+    The diagnosis when there is one; otherwise, for a check that did not pass,
+    the comparator's context (the reason for ``skip`` and ``error``); else empty.
+    """
+    if check.diagnosis:
+        return check.diagnosis
+    if check.status == "waived":
+        return waiver_reason(check)
+    if check.status != "pass":
+        return check.forced_failure or check.context
+    return ""
+
+
+def waiver_reason(check: CheckResult) -> str:
+    """Return why a check is waived: ``details["waiver_reason"]``, else its context."""
+    reason = check.details.get("waiver_reason")
+    if reason:
+        return str(reason)
+    return check.context or "declared divergence"
+
+
+def summary_line(report: DiffReport) -> str:
+    """Return e.g. ``"2 fail, 1 error, 5 pass (8 checks)"``; statuses with no check are left out."""
+    counts = report.summary
+    parts = [f"{counts[status]} {status}" for status in SUMMARY_ORDER if counts[status]]
+    total = counts["total"]
+    noun = "check" if total == 1 else "checks"
+    return f"{', '.join(parts) or 'no checks'} ({total} {noun})"
+
+
+def side_line(name: str, side: SideInfo) -> str:
+    """Return one line on a side: implementation, preset, device and run folder."""
+    parts = [f"{name}: {side.label}"]
+    settings = [item for item in (side.preset and f"preset {side.preset}", side.device) if item]
+    if settings:
+        parts.append(f"({', '.join(settings)})")
+    if side.run_folder:
+        parts.append(f"in {side.run_folder}")
+    return " ".join(parts)
+
+
+def format_cell(value: Any) -> str:
+    """Format one evidence or property value: floats with 6 significant digits."""
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, dict) and set(value) == {"float"}:
+        return str(value["float"])
+    return str(value)
+
+
+def evidence_columns(rows: list[dict[str, Any]]) -> list[str]:
+    """Return the union of the rows' keys, ``key`` first, then in order of appearance."""
+    columns = list(dict.fromkeys(name for row in rows for name in row))
+    if "key" in columns:
+        columns.remove("key")
+        columns.insert(0, "key")
+    return columns

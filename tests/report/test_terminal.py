@@ -1,0 +1,93 @@
+"""Terminal view: snapshot at 120 columns without colour, markers and escaping."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from harness.report import render_terminal, render_text
+from tests.report._samples import sample_attribution, sample_report
+
+SNAPSHOTS = Path(__file__).resolve().parent / "snapshots"
+UPDATE_VARIABLE = "HARNESS_UPDATE_SNAPSHOTS"
+
+
+def _assert_snapshot(name: str, obtained: str) -> None:
+    """Compare ``obtained`` with the committed snapshot; rewrite it when asked to."""
+    path = SNAPSHOTS / name
+    if os.environ.get(UPDATE_VARIABLE) == "1" or not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(obtained, encoding="utf-8")
+        if os.environ.get(UPDATE_VARIABLE) != "1":
+            pytest.fail(f"snapshot {path} did not exist and was written; review it and rerun")
+        return
+    expected = path.read_text(encoding="utf-8")
+    assert obtained == expected, (
+        f"terminal output differs from {path}; if the change is intended, rerun with "
+        f"{UPDATE_VARIABLE}=1 and review the diff"
+    )
+
+
+def test_terminal_snapshot_120_columns() -> None:
+    report = sample_report(attribution=sample_attribution())
+
+    text = render_text(report, width=120, written={"json": Path("/out/report.json")})
+
+    _assert_snapshot("terminal_120.txt", text)
+
+
+def test_terminal_marks_first_divergence_without_colour() -> None:
+    text = render_text(sample_report())
+
+    marker_lines = [line for line in text.splitlines() if "◀ first divergence" in line]
+    assert len(marker_lines) == 1
+    assert "\x1b[" not in text
+    patches_row = text.splitlines()[text.splitlines().index(marker_lines[0]) - 1]
+    assert patches_row.startswith("patches")
+
+
+def test_terminal_lines_fit_width() -> None:
+    for width in (80, 120):
+        text = render_text(sample_report(attribution=sample_attribution()), width=width)
+
+        assert max(len(line) for line in text.splitlines()) <= width
+
+
+def test_terminal_prints_markup_literally() -> None:
+    text = render_text(sample_report())
+
+    assert "[candidate k=6] |" in text
+
+
+def test_terminal_header_and_footer() -> None:
+    text = render_text(sample_report(), written={"html": Path("/out/report.html")})
+
+    assert text.startswith("harness diff · data 151673 (3639 spots) at /data/dlpfc/151673")
+    assert "reference: staig-reference 1.0 (preset quick, cpu) in /runs/cache/reference" in text
+    assert "Summary: 3 fail, 1 error, 1 warn, 1 waived, 1 skip, 2 pass (9 checks)" in text
+    assert "First divergence: patches" in text
+    assert "Not provided by the candidate: cluster" in text
+    assert "Exit code: 1" in text
+    assert "  html: /out/report.html" in text
+
+
+def test_terminal_with_colour_highlights_rows() -> None:
+    buffer = io.StringIO()
+    console = Console(file=buffer, width=120, force_terminal=True, color_system="truecolor")
+
+    render_terminal(sample_report(), console)
+
+    assert "\x1b[" in buffer.getvalue()
+    assert "◀ first divergence" in buffer.getvalue()
+
+
+def test_terminal_without_checks() -> None:
+    text = render_text(sample_report(checks=[]))
+
+    assert "no checks" in text
+    assert "First divergence: none" in text
+    assert "Exit code" not in text

@@ -43,7 +43,7 @@ PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "byol_learning_rate": 3e-4,
         "byol_max_patches": 256,
         "embed_batch_size": 256,
-        "num_epochs": 60,
+        "num_epochs": 30,
     },
 }
 

@@ -1,0 +1,1 @@
+"""STAIG's graph contrastive model: GCN encoder, augmented views, neighbour contrastive loss."""

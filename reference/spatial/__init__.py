@@ -1,0 +1,1 @@
+"""Spatial helpers of the reference: deterministic nearest-neighbour search."""

@@ -61,7 +61,7 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
     synth.add_argument("out_dir", type=Path, metavar="OUT_DIR", help="folder to create")
     synth.add_argument("--spots", type=int, default=2000, help="in-tissue spots (default: 2000)")
     synth.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    synth.add_argument("--genes", type=int, default=3000, help="genes in the count matrix (default: 3000)")
+    synth.add_argument("--genes", type=int, default=4000, help="genes in the count matrix (default: 4000)")
 
 
 def _add_common_run_options(parser: argparse.ArgumentParser) -> None:

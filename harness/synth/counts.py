@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from harness.synth._parallel import ordered_map
 from harness.synth.spec import (
     DOMAIN_NAMES,
     MARKERS_PER_DOMAIN,
@@ -23,23 +24,24 @@ from harness.synth.spec import (
 )
 
 # Expected UMIs of a gene in a spot of library size 1, log-normal over genes.
-# With 3000 genes a median spot then holds about 2,300 UMIs and about 80 % of the
-# matrix is zero; the 5000-gene DLPFC matrices in the test data hold 660 UMIs per
-# spot (median) and 87 % zeros after their gene selection.
-GENE_LOG_MEAN = -1.4
-GENE_LOG_SD = 1.3
+# With 3000 genes the median spot then has about 1,400 UMIs and about 81 % of
+# the matrix is zero. For comparison, the 5000-gene DLPFC matrix of slice 151673
+# (BANKSY's gene selection) has a median of 1,193 UMIs per spot and 87 % zeros.
+GENE_LOG_MEAN = -2.6
+GENE_LOG_SD = 1.8
 # Markers are drawn from a higher mean so that every one of them is detected.
 MARKER_LOG_MEAN = 0.0
 MARKER_LOG_SD = 0.6
 # Fold change of a marker's mean in its own domain, uniform in this range.
 MARKER_FOLD_RANGE = (3.0, 6.0)
-# Negative-binomial dispersion per gene, log-normal around 0.3.
-DISPERSION_LOG_MEAN = math.log(0.3)
+# Negative-binomial dispersion per gene, log-normal around 0.6.
+DISPERSION_LOG_MEAN = math.log(0.6)
 DISPERSION_LOG_SD = 0.5
-# Spot-to-spot variation of library size (log-normal sd) and the lower mean
-# library size of the sparse layers (fewer cells under a spot).
-LIBRARY_LOG_SD = 0.35
-DOMAIN_LIBRARY_FACTOR = {"Layer1": 0.8, "WM": 0.7}
+# Spot-to-spot variation of library size (log-normal sd), and the median
+# library size of each domain relative to the whole slice (DOMAIN_NAMES order):
+# the per-layer median UMI counts of DLPFC slice 151673 divided by its overall median.
+LIBRARY_LOG_SD = 0.5
+DOMAIN_LIBRARY_FACTOR = np.array([0.37, 1.20, 1.32, 1.18, 1.16, 0.81, 0.84])
 # Matrix elements drawn per chunk of spots: 2**22 doubles are 32 MiB.
 CHUNK_ELEMENTS = 2**22
 
@@ -135,19 +137,19 @@ def draw_library_sizes(domains: np.ndarray, *, seed: int) -> np.ndarray:
         ``(n_spots,)`` float64, log-normal with a domain-dependent mean.
     """
     rng = stream_rng(seed, STREAM_COUNTS)
-    factor = np.array([DOMAIN_LIBRARY_FACTOR.get(name, 1.0) for name in DOMAIN_NAMES])
-    return factor[domains] * np.exp(rng.normal(0.0, LIBRARY_LOG_SD, size=domains.size))
+    noise = np.exp(rng.normal(0.0, LIBRARY_LOG_SD, size=domains.size))
+    return DOMAIN_LIBRARY_FACTOR[domains] * noise
 
 
 def iter_count_chunks(
-    genes: GeneModel, domains: np.ndarray, *, seed: int
+    genes: GeneModel, domains: np.ndarray, *, seed: int, workers: int = 1
 ) -> Iterator[CountChunk]:
     """Draw the count matrix in chunks of spots, in the order of ``domains``.
 
     Each chunk has its own random stream, keyed by its index, and the chunk
     size depends only on the number of genes, so the counts depend only on
-    the seed and the inputs. Memory stays below a few times ``CHUNK_ELEMENTS``
-    doubles.
+    the seed and the inputs, not on ``workers``. Each pending chunk takes a
+    few times ``CHUNK_ELEMENTS`` doubles while it is drawn.
 
     Parameters
     ----------
@@ -157,6 +159,8 @@ def iter_count_chunks(
         ``(n_spots,)`` domain index of each spot (indices into ``DOMAIN_NAMES``).
     seed
         Seed of the count streams.
+    workers
+        Threads drawing chunks. Default 1.
 
     Yields
     ------
@@ -168,15 +172,19 @@ def iter_count_chunks(
     chunk_spots = max(1, CHUNK_ELEMENTS // n_genes)
     shape = 1.0 / genes.dispersion
 
-    for chunk_index, start in enumerate(range(0, domains.size, chunk_spots)):
+    def draw_chunk(chunk_index: int) -> CountChunk:
+        start = chunk_index * chunk_spots
         stop = min(start + chunk_spots, domains.size)
         rng = stream_rng(seed, STREAM_COUNTS, 1, chunk_index)
         mean = library[start:stop, None] * genes.domain_mean[domains[start:stop]]
         rate = rng.gamma(shape[None, :], genes.dispersion[None, :] * mean)
         counts = rng.poisson(rate)
         rows, cols = np.nonzero(counts)
-        yield CountChunk(
+        return CountChunk(
             data=counts[rows, cols].astype(np.int32),
             indices=cols.astype(np.int64),
             row_nnz=np.bincount(rows, minlength=stop - start).astype(np.int64),
         )
+
+    n_chunks = -(-domains.size // chunk_spots)
+    yield from ordered_map(draw_chunk, range(n_chunks), workers=workers)

@@ -42,18 +42,27 @@ _BASES = np.frombuffer(b"ACGT", dtype=np.uint8)
 
 
 def plane_wave(
-    x: np.ndarray, y: np.ndarray, *, kx: float, ky: float, phase: float
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    kx: float,
+    ky: float,
+    phase: float,
+    amplitude: float = 1.0,
 ) -> np.ndarray:
-    """Evaluate ``sin(kx * x + ky * y + phase)`` as a separable product.
+    """Evaluate ``amplitude * sin(kx * x + ky * y + phase)`` as a separable product.
 
     ``x`` and ``y`` broadcast against each other. For a row vector of x and a
-    column vector of y the sines and cosines are taken on the vectors only, so
-    an image tile costs two products instead of a sine per pixel. Spot arrays
-    use the same formula, so spots and pixels at the same coordinates agree.
+    column vector of y the sines, cosines and the amplitude are applied to the
+    vectors only, so an image tile costs three operations per pixel instead
+    of a sine per pixel. Spot arrays use the same formula, so spots and pixels
+    at the same coordinates agree.
     """
     along_x = kx * x + phase
     along_y = ky * y
-    return np.sin(along_x) * np.cos(along_y) + np.cos(along_x) * np.sin(along_y)
+    return (amplitude * np.sin(along_x)) * np.cos(along_y) + (
+        amplitude * np.cos(along_x)
+    ) * np.sin(along_y)
 
 
 @dataclass(frozen=True)
@@ -83,13 +92,16 @@ class TissueShape:
     threshold: float
 
     def distance(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        """Return the elliptical radius divided by the local edge wobble (1 on the plain ellipse)."""
+        """Return the elliptical radius divided by the local edge wobble.
+
+        The value is 1 on the edge of the ellipse without wobble.
+        """
         scaled_x = (x - self.center_x) / self.semi_axis_x
         scaled_y = (y - self.center_y) / self.semi_axis_y
         radius = np.sqrt(scaled_x * scaled_x + scaled_y * scaled_y)
         edge = 1.0
         for amplitude, kx, ky, phase in self.wobble:
-            edge = edge + amplitude * plane_wave(x, y, kx=kx, ky=ky, phase=phase)
+            edge = edge + plane_wave(x, y, kx=kx, ky=ky, phase=phase, amplitude=amplitude)
         return radius / edge
 
     def contains(self, x: np.ndarray, y: np.ndarray) -> np.ndarray:
@@ -136,10 +148,10 @@ def build_spot_grid(*, n_spots: int, seed: int) -> SpotGrid:
     """Build a hexagonal grid with exactly ``n_spots`` spots in tissue.
 
     The tissue ellipse has the area of ``n_spots`` hexagonal spot cells. Grid
-    positions are ranked by :meth:`TissueShape.distance` and the ``n_spots``
-    closest to the centre are in tissue; the threshold of the outline lies
-    halfway between the last spot in and the first spot out, so pixels and
-    spots agree on what is tissue.
+    positions are ranked by :meth:`TissueShape.distance`, and the ``n_spots``
+    closest to the centre are in tissue. The outline's threshold lies halfway
+    between the last spot in and the first spot out, so pixels and spots
+    agree on what is tissue.
 
     Parameters
     ----------

@@ -179,10 +179,18 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
 def _add_demo(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser(
         "demo",
-        help="the quick-start job on the built-in synthetic slice",
-        description="Generate the built-in synthetic slice once, then run the reference on it.",
+        help="the quick-start job: diff the legacy candidate on the built-in synthetic slice",
+        description=(
+            "Generate the built-in synthetic slice once, then run `harness diff --candidate "
+            "legacy --preset quick` on it and write the reports. Exits 0 when the diff ran, "
+            "whatever the checks say (the legacy candidate is meant to fail them)."
+        ),
     )
-    demo.add_argument("--out", type=Path, default=None, help="run folder (default: under reports/)")
+    demo.add_argument("--out", type=Path, default=None, help="report folder (default: reports/demo)")
+    demo.add_argument(
+        "--device", choices=("auto", "cpu", "cuda"), default="auto",
+        help="where image features and training run (default: auto)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -309,31 +317,27 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from harness.runner import run_side
-    from harness.sides import reference_implementation
+    from harness.diff.command import run_diff
+    from harness.report import render_terminal
     from harness.synth import default_synthetic_slice
 
     data = default_synthetic_slice()
-    out = args.out or Path("reports") / "demo" / "reference"
-    implementation = reference_implementation()
-    stages = implementation.provided_stages()
-    result = run_side(
-        implementation,
-        side="reference",
-        out_dir=out,
-        config=RunConfig(preset="quick", allow_random_init=True),
-        stages=stages,
+    out = args.out or Path("reports") / "demo"
+    outcome = run_diff(
         data_dir=data,
+        candidate="legacy",
+        config=RunConfig(preset="quick", device=args.device, allow_random_init=True),
+        out_dir=out,
+        command=["harness", "demo"],
     )
     console = make_console()
-    console.print(f"synthetic slice: {data}", markup=False)
-    for name, record in result.records.items():
-        shapes = ", ".join(
-            f"{art}{list(rec.shape) if rec.shape is not None else ''}"
-            for art, rec in record.artifacts.items()
-        )
-        console.print(f"  {name:<18} {shapes}", markup=False)
-    console.print(f"reference artifacts written to {out}", markup=False)
+    render_terminal(outcome.report, console, written=outcome.written)
+    failing = [check.check_id for check in outcome.report.checks if check.status in ("fail", "error")]
+    console.print(
+        f"demo finished: the legacy candidate fails {len(failing)} check(s); "
+        f"open {outcome.written['html']} for the pictures",
+        markup=False,
+    )
     return EXIT_OK
 
 

@@ -117,7 +117,10 @@ class DiffContext:
     ) -> tuple[Any, Any]:
         """Return (reference, candidate) values of a per-spot artifact, aligned by barcode.
 
-        Artifacts without a spot axis are returned as stored.
+        Artifacts without a spot axis are returned as stored. Isolated
+        candidate outputs follow the reference's spot order (they were
+        computed from the reference's inputs), so they are aligned like the
+        reference.
         """
         reference = self.ref(stage, artifact)
         candidate = self.cand(stage, artifact, mode=mode)
@@ -126,7 +129,8 @@ class DiffContext:
         alignment = self.alignment
         if alignment.is_identity:
             return reference, candidate
-        return alignment.take(reference, side="reference"), alignment.take(candidate, side="candidate")
+        candidate_side = "reference" if mode == "isolated" else "candidate"
+        return alignment.take(reference, side="reference"), alignment.take(candidate, side=candidate_side)
 
     def edges_pair(self, *, mode: Mode = "chained") -> tuple[np.ndarray, np.ndarray]:
         """Return both sides' ``graph/edges`` re-indexed to the aligned spot order."""
@@ -134,8 +138,9 @@ class DiffContext:
         candidate = np.asarray(self.cand("graph", "edges", mode=mode))
         if self.alignment.is_identity:
             return reference, candidate
+        candidate_side = "reference" if mode == "isolated" else "candidate"
         reference, _ = self.alignment.reindex_edges(reference, side="reference")
-        candidate, _ = self.alignment.reindex_edges(candidate, side="candidate")
+        candidate, _ = self.alignment.reindex_edges(candidate, side=candidate_side)
         return reference, candidate
 
     # Thresholds --------------------------------------------------------------

@@ -13,7 +13,7 @@ from torch_geometric.nn import GCNConv
 from harness.config import RunConfig
 from harness.errors import InputError
 from harness.implementation import StageContext
-from reference.config import resolve_params
+from reference.config import PRESET_SETTINGS, resolve_params
 from reference.model.encoder import build_model, layer_widths
 from reference.model.loss import neighbour_graph
 from reference.model.trainer import (
@@ -331,4 +331,6 @@ def test_train_stage_outputs_and_config() -> None:
     assert config["deterministic_algorithms"] is True
     assert config["device"] == "cpu"
     assert config["model"]["gcn_layers"] == [(12, 8)]
-    assert config["reductions"] == {"num_epochs": {"published": 300, "used": 60}}
+    assert config["reductions"] == {
+        "num_epochs": {"published": 300, "used": PRESET_SETTINGS["quick"]["num_epochs"]}
+    }

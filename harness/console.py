@@ -19,6 +19,10 @@ def make_console(*, plain: bool | None = None, width: int | None = None) -> Cons
     """
     if plain is None:
         plain = not sys.stdout.isatty() or "NO_COLOR" in os.environ
+    if width is None and not sys.stdout.isatty():
+        # A pipe or a CI log has no width; rich would assume 80 columns and
+        # squeeze the diagnosis column to a few characters.
+        width = int(os.environ.get("COLUMNS", "160"))
     return Console(
         width=width,
         no_color=plain,

@@ -1,0 +1,1 @@
+"""Image encoders built with timm: the registry, weight loading and batched embedding."""

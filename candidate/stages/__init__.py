@@ -1,0 +1,1 @@
+"""One module per stage; each exposes ``run(inputs, context, config) -> dict`` of artifacts."""

@@ -1,0 +1,1 @@
+"""Image helpers of the STAIG reference: window geometry, patch cutting, filter, encoder."""

@@ -7,10 +7,9 @@ Layout of one side's run folder::
       <stage>/manifest.json         the stage's own record (the source of truth)
       <stage>/<artifact>.npy|.npz|.json
 
-A stage is written into a hidden sibling folder first and renamed into place
-only when every artifact and the stage manifest are on disk, so a crash leaves
-either the previous complete stage or no stage, never a stage that looks
-complete. Reading a stage re-computes every artifact's SHA-256 and rejects
+A stage is written into a hidden sibling folder first. It is renamed into
+place only when every artifact and the stage manifest are on disk, so a crash
+leaves either the previous complete stage or no stage at all. Reading a stage re-computes every artifact's SHA-256 and rejects
 the stage when one differs from its manifest.
 """
 
@@ -44,7 +43,7 @@ MANIFEST = "manifest.json"
 
 @dataclass(frozen=True)
 class ArtifactRecord:
-    """Where one stored artifact lives and what it contains."""
+    """Location, kind, shape, dtype and digest of one stored artifact."""
 
     name: str
     kind: str
@@ -83,7 +82,7 @@ class StageRecord:
         return {f"{self.stage}/{name}": record.sha256 for name, record in self.artifacts.items()}
 
     def load(self, name: str, *, mmap: bool | None = None) -> Any:
-        """Read artifact ``name``; large uint8 arrays are memory-mapped unless ``mmap`` says otherwise."""
+        """Read artifact ``name``; 4-D uint8 arrays (patches) are memory-mapped unless ``mmap`` is False."""
         record = self.artifacts.get(name)
         if record is None:
             msg = f"stage {self.stage!r} in {self.folder} has no artifact {name!r}; it has {sorted(self.artifacts)}"

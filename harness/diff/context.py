@@ -1,4 +1,4 @@
-"""What a diagnosis sees: both sides' stored stages, aligned by barcode, and thresholds.
+"""The input of every diagnosis: both sides' stored stages, aligned by barcode, and thresholds.
 
 A :class:`DiffContext` reads artifacts lazily from the run folders, so checks
 can be recomputed from disk without running either pipeline. Per-spot
@@ -62,11 +62,11 @@ class DiffContext:
     # Availability ----------------------------------------------------------
 
     def has(self, stage: str, *, mode: Mode = "chained") -> bool:
-        """Whether both sides have ``stage`` (the candidate's in ``mode``)."""
+        """Return whether both sides stored ``stage`` (the candidate in ``mode``)."""
         return stage in self.reference and stage in self._candidate_records(mode)
 
     def has_artifact(self, stage: str, artifact: str, *, mode: Mode = "chained") -> bool:
-        """Whether both sides stored ``stage/artifact``."""
+        """Return whether both sides stored ``stage/artifact``."""
         if not self.has(stage, mode=mode):
             return False
         return (

@@ -41,7 +41,7 @@ CONFIG_STAGE = "config"
 
 @dataclass
 class DiffOptions:
-    """What to diff and how.
+    """Settings of one diff: the data, the candidate, the stages and the thresholds.
 
     Attributes
     ----------

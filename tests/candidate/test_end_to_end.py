@@ -63,7 +63,7 @@ def test_legacy_runs_without_r(synthetic_slice: Path, tmp_path: Path) -> None:
     records = run_profile("legacy", synthetic_slice, tmp_path / "legacy", simulate_no_r=True)
 
     assert set(records) == set(STAGE_NAMES)
-    assert records["cluster"].load("backend") == {"n_clusters": 8}
+    assert records["cluster"].load("backend") == {"n_clusters": 7}
     domains = records["cluster"].load("domains")
     assert set(np.unique(domains)) <= {str(label) for label in range(1, 9)}
     assert len(np.unique(records["pseudo_labels"].load("pseudo_labels"))) == 300

@@ -37,7 +37,7 @@ EXPECTED_FAILURES = {
 @pytest.fixture(scope="module")
 def legacy_report(tmp_path_factory):
     root = tmp_path_factory.mktemp("legacy")
-    data = write_synthetic_slice(root / "slice", n_spots=300, seed=3)
+    data = write_synthetic_slice(root / "slice", n_spots=400, seed=3)
     outcome = run_diff(
         data_dir=data,
         candidate="legacy",

@@ -41,7 +41,7 @@ def run_features(config: RunConfig, **image) -> dict:
 @pytest.fixture(scope="module")
 def random_init_runs() -> tuple[dict, dict]:
     config = RunConfig(allow_random_init=True)
-    return run_features(config), run_features(config)
+    return run_features(config, dtype="float64"), run_features(config, dtype="float64")
 
 
 def test_random_init_shape_and_record(random_init_runs):

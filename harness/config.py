@@ -22,7 +22,7 @@ class RunConfig:
     ----------
     preset
         ``"staig"`` runs the published settings (1 BYOL epoch on ResNet-50,
-        300 training epochs); ``"quick"`` shrinks the encoder and epochs for
+        300 training epochs). ``"quick"`` shrinks the encoder and epochs for
         CPUs and CI, and each side records every reduction in its stage configs.
     slice_config
         Name of a per-slice hyperparameter set (e.g. ``"151673"``); ``None``
@@ -81,7 +81,7 @@ def resolve_device(device: Device) -> str:
     Raises
     ------
     MissingDependencyError
-        When ``cuda`` is requested and torch sees no CUDA device.
+        When ``cuda`` is requested and torch finds no CUDA device.
     """
     import torch
 

@@ -1,9 +1,9 @@
 """Thresholds of every named check: documented defaults, calibration and user overrides.
 
-Deterministic stages must agree exactly (or to float round-off); stochastic
+Deterministic stages must agree exactly or to float round-off. Stochastic
 stages (``train``, ``cluster``, ``refine``, ``metrics``) differ between any two
-runs, so their defaults are loose bounds meant to be replaced by a calibration
-measured from the reference's own seed-to-seed spread.
+runs, so their defaults are loose bounds. A calibration measured from the
+reference's own seed-to-seed spread is meant to replace them.
 """
 
 from __future__ import annotations

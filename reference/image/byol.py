@@ -15,8 +15,6 @@ from __future__ import annotations
 import contextlib
 import inspect
 import logging
-import os
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -30,7 +28,7 @@ from numpy.typing import NDArray
 from torch import nn
 
 from reference.image.encoders import patches_to_tensor
-from reference.model.trainer import CUBLAS_WORKSPACE_CONFIG
+from reference.model.trainer import seeded_deterministic
 
 logger = logging.getLogger(__name__)
 
@@ -68,35 +66,8 @@ def seeded_run(*, seed: int, device: str) -> Iterator[dict[str, Any]]:
     The settings in force, for the stage config.
     """
     warn_only = device == "cuda"
-    if device == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
-    cuda_devices = list(range(torch.cuda.device_count())) if device == "cuda" else []
-    numpy_state = np.random.get_state()
-    python_state = random.getstate()
-    was_deterministic = torch.are_deterministic_algorithms_enabled()
-    was_warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    cudnn_flags = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    try:
-        with torch.random.fork_rng(devices=cuda_devices):
-            torch.manual_seed(seed)
-            np.random.seed(seed)
-            random.seed(seed)
-            torch.use_deterministic_algorithms(True, warn_only=warn_only)
-            torch.backends.cudnn.deterministic = True
-            torch.backends.cudnn.benchmark = False
-            yield {
-                "torch_seed": seed,
-                "numpy_seed": seed,
-                "python_random_seed": seed,
-                "deterministic_algorithms": "warn only" if warn_only else True,
-                "cudnn_deterministic": True,
-                "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG") if warn_only else None,
-            }
-    finally:
-        torch.use_deterministic_algorithms(was_deterministic, warn_only=was_warn_only)
-        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = cudnn_flags
-        np.random.set_state(numpy_state)
-        random.setstate(python_state)
+    with seeded_deterministic(seed=seed, python_seed=seed, device=device, warn_only=warn_only) as settings:
+        yield {key: value for key, value in settings.items() if key != "random_draws"}
 
 
 def staig_augmentations(image_size: int) -> nn.Sequential:

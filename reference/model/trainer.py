@@ -137,12 +137,16 @@ class TrainResult:
 
 
 @contextlib.contextmanager
-def seeded_deterministic(*, seed: int, python_seed: int, device: Device) -> Iterator[dict[str, Any]]:
+def seeded_deterministic(
+    *, seed: int, python_seed: int, device: Device, warn_only: bool = False
+) -> Iterator[dict[str, Any]]:
     """Seed torch, numpy and ``random`` and turn on deterministic algorithms, then restore.
 
     Yields the settings in force, for the stage config. On CUDA this also
     sets ``CUBLAS_WORKSPACE_CONFIG`` (left set afterwards, because cuBLAS
     reads it when a handle is created) and cuDNN's deterministic mode.
+    ``warn_only`` makes operations without a deterministic kernel warn
+    instead of raise.
     """
     if device == "cuda":
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", CUBLAS_WORKSPACE_CONFIG)
@@ -157,14 +161,14 @@ def seeded_deterministic(*, seed: int, python_seed: int, device: Device) -> Iter
             torch.manual_seed(seed)
             np.random.seed(seed)
             random.seed(python_seed)
-            torch.use_deterministic_algorithms(True)
+            torch.use_deterministic_algorithms(True, warn_only=warn_only)
             torch.backends.cudnn.deterministic = True
             torch.backends.cudnn.benchmark = False
             yield {
                 "torch_seed": seed,
                 "numpy_seed": seed,
                 "python_random_seed": python_seed,
-                "deterministic_algorithms": True,
+                "deterministic_algorithms": "warn only" if warn_only else True,
                 "cudnn_deterministic": True,
                 "cublas_workspace_config": os.environ.get("CUBLAS_WORKSPACE_CONFIG")
                 if device == "cuda"

@@ -89,7 +89,8 @@ def test_corrupted_stage_is_recomputed(tmp_path: Path, data_dir: Path, caplog) -
     assert second.reused == ["load"]
     assert second.computed == ["graph"]
     assert pipeline.calls["graph"] == 2
-    assert "corrupt" in caplog.text and "edges" in caplog.text
+    assert "corrupt" in caplog.text
+    assert "edges" in caplog.text
 
 
 def test_changed_data_invalidates_load(tmp_path: Path, data_dir: Path) -> None:

@@ -61,6 +61,9 @@ class StaigFusion(StagewiseImplementation):
     """
 
     version = "1"
+    seeded_stages = ("train",)
+    """Stages that read ``RunConfig.seed``: only training; PCA, KMeans and mclust use
+    fixed seeds from the profile."""
 
     def __init__(self, profile: Literal["legacy", "strict"] = "strict") -> None:
         if profile not in PROFILES:

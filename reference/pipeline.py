@@ -22,6 +22,9 @@ class StaigReference(StagewiseImplementation):
 
     name = "staig-reference"
     version = "1"
+    seeded_stages = ("train",)
+    """Stages that read ``RunConfig.seed``: only training; BYOL (42), KMeans (0) and
+    mclust (2023) use STAIG's fixed seeds."""
 
     def provided_stages(self) -> list[str]:
         """Return every stage that has a module under ``reference/stages``."""

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run(commands)
     _add_diff(commands)
     _add_report(commands)
+    _add_calibrate(commands)
+    _add_attribute(commands)
     _add_demo(commands)
     return parser
 
@@ -64,11 +66,17 @@ def _add_synth(commands: argparse._SubParsersAction) -> None:
     synth.add_argument("--genes", type=int, default=4000, help="genes in the count matrix (default: 4000)")
 
 
-def _add_common_run_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data", type=Path, default=None,
-        help="Space Ranger folder of one slice (default: the built-in synthetic slice)",
-    )
+def _add_common_run_options(parser: argparse.ArgumentParser, *, several_slices: bool = False) -> None:
+    if several_slices:
+        parser.add_argument(
+            "--data", type=Path, action="append", default=None,
+            help="Space Ranger folder of one slice; repeatable (default: the built-in synthetic slice)",
+        )
+    else:
+        parser.add_argument(
+            "--data", type=Path, default=None,
+            help="Space Ranger folder of one slice (default: the built-in synthetic slice)",
+        )
     parser.add_argument(
         "--preset", choices=PRESETS, default="quick",
         help="staig: the published settings; quick: small encoder and few epochs for CPUs (default: quick)",
@@ -176,6 +184,109 @@ def _add_report(commands: argparse._SubParsersAction) -> None:
     report.add_argument("--out", type=Path, default=None, help="write the re-rendered reports here instead")
 
 
+def _add_matrix_options(parser: argparse.ArgumentParser, *, default_seeds: int) -> None:
+    seeds = parser.add_argument_group("seeds")
+    seeds.add_argument(
+        "--seeds", type=int, default=default_seeds,
+        help=f"number of training seeds, consecutive from --first-seed (default: {default_seeds})",
+    )
+    seeds.add_argument("--first-seed", type=int, default=0, help="first training seed (default: 0)")
+    seeds.add_argument(
+        "--seed-list", default=None, metavar="S1,S2,...",
+        help="explicit training seeds, comma-separated (replaces --seeds and --first-seed)",
+    )
+    matrix = parser.add_argument_group("matrix executor (submitit)")
+    matrix.add_argument(
+        "--executor", choices=("local", "slurm"), default="local",
+        help="local: child processes on this machine (default); slurm: submit to a Slurm queue",
+    )
+    matrix.add_argument(
+        "--max-parallel", type=int, default=1,
+        help="jobs running at once (local processes or the Slurm array parallelism; default: 1)",
+    )
+    matrix.add_argument(
+        "--jobs-dir", type=Path, default=None,
+        help="folder of job logs and pickles (default: <cache>/jobs/<command>-<time>)",
+    )
+    matrix.add_argument("--timeout-min", type=int, default=24 * 60, help="time limit per job in minutes (default: 1440)")
+    matrix.add_argument(
+        "--retries", type=int, default=0,
+        help="submit a failed job again up to this many times (default: 0, failures are only reported)",
+    )
+    matrix.add_argument("--slurm-partition", default=None, help="Slurm partition (required with --executor slurm)")
+    matrix.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job (default: 0)")
+    matrix.add_argument("--cpus-per-job", type=int, default=None, help="CPUs per Slurm job (default: the queue's)")
+    matrix.add_argument("--mem-gb", type=float, default=None, help="memory per Slurm job in GB (default: the queue's)")
+    parser.add_argument(
+        "--cache-dir", type=Path, default=None,
+        help="run folders shared with harness diff (default: $HARNESS_CACHE or ~/.cache/staig-harness)",
+    )
+
+
+def _add_calibrate(commands: argparse._SubParsersAction) -> None:
+    calibrate = commands.add_parser(
+        "calibrate",
+        help="measure the reference's seed-to-seed spread and store thresholds for diff",
+        description=(
+            "Run the reference at several training seeds (only the seeded stages are "
+            "recomputed), compare every pair of seeds with the diff's own checks "
+            "(embedding CKA and kNN overlap, domain ARI, refined-domain ARI, final-ARI "
+            "gap) and store thresholds: similarity minimum minus --margin, gap maximum "
+            "plus --margin. harness diff uses the file automatically for that slice and "
+            "preset. Exit codes: 0 calibrated, 1 a job failed (see its log), 2 usage or "
+            "input error."
+        ),
+    )
+    calibrate.add_argument(
+        "--margin", type=float, default=0.05,
+        help="added to the measured spread (default: 0.05)",
+    )
+    calibrate.add_argument(
+        "--out", type=Path, default=None,
+        help="calibration file (one slice only; default: <cache>/calibration/<slice>-<preset>.json)",
+    )
+    _add_matrix_options(calibrate, default_seeds=5)
+    _add_common_run_options(calibrate, several_slices=True)
+
+
+def _add_attribute(commands: argparse._SubParsersAction) -> None:
+    attribute = commands.add_parser(
+        "attribute",
+        help="rank the candidate's divergent stages by their effect on the final ARI",
+        description=(
+            "Diff the candidate (with isolation), then for every stage that diverges on its "
+            "own run two hybrids at each seed: the candidate with the reference's "
+            "implementation of that stage (fix) and the reference with the candidate's "
+            "(break). Reports the mean change in final ARI with a confidence interval, "
+            "ranked, in the terminal, report.md, report.html (bar chart), report.json and "
+            "attribution.json. Exit codes: 0 done, 1 a job failed (see its log), 2 usage or "
+            "input error."
+        ),
+    )
+    attribute.add_argument(
+        "--candidate", default="legacy",
+        help="legacy, strict, module:object or artifacts:DIR (default: legacy)",
+    )
+    attribute.add_argument(
+        "--stages", default=None, metavar="S1,S2,...",
+        help="stages to swap (default: every stage the diff finds divergent on its own)",
+    )
+    attribute.add_argument(
+        "--confidence", type=float, default=0.95, help="level of the intervals (default: 0.95)"
+    )
+    attribute.add_argument("--out", type=Path, default=None, help="report folder (default: reports/attribute-<time>)")
+    attribute.add_argument(
+        "--calibration", type=Path, default=None,
+        help="calibration file with thresholds (default: the one stored for this slice, if any)",
+    )
+    attribute.add_argument(
+        "--candidate-option", action="append", default=[], metavar="KEY=VALUE",
+        help="option of the candidate, e.g. simulate_no_r=true; repeatable",
+    )
+    _add_matrix_options(attribute, default_seeds=3)
+    _add_common_run_options(attribute)
+
+
 def _add_demo(commands: argparse._SubParsersAction) -> None:
     demo = commands.add_parser(
         "demo",
@@ -203,6 +314,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "run": _cmd_run,
         "diff": _cmd_diff,
         "report": _cmd_report,
+        "calibrate": _cmd_calibrate,
+        "attribute": _cmd_attribute,
         "demo": _cmd_demo,
     }
     try:
@@ -314,6 +427,18 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from harness.diff.command import report_from_args
 
     return report_from_args(args)
+
+
+def _cmd_calibrate(args: argparse.Namespace) -> int:
+    from harness.calibrate.command import calibrate_from_args
+
+    return calibrate_from_args(args, argv=sys.argv)
+
+
+def _cmd_attribute(args: argparse.Namespace) -> int:
+    from harness.attribute.command import attribute_from_args
+
+    return attribute_from_args(args, argv=sys.argv)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:

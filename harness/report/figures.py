@@ -36,7 +36,13 @@ from scipy.optimize import linear_sum_assignment
 from harness.artifacts.store import RunStore, StageRecord
 from harness.compare.result import CheckResult
 from harness.errors import CorruptArtifactError
-from harness.report.model import SIDE_NAMES, DiffReport, checks_by_stage
+from harness.report.model import (
+    SIDE_NAMES,
+    AttributionRow,
+    DiffReport,
+    checks_by_stage,
+    rank_attribution,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -700,6 +706,40 @@ def agreement_figure(checks: Iterable[CheckResult]) -> ReportFigure:
         "One bar per stage: the first check whose metric is one of "
         f"{', '.join(AGREEMENT_METRICS)} and that is not an upper bound. Colour: check "
         "status (green pass, red fail); dashed line: threshold."
+    )
+    return ReportFigure(key, title, _png(figure), note)
+
+
+# -- attribution ---------------------------------------------------------------------
+
+DIRECTION_COLOURS = {"fix": "#1f77b4", "break": "#ff7f0e"}
+"""Bar colours of the attribution chart by direction; other rows are grey."""
+
+
+def attribution_figure(rows: Iterable[AttributionRow]) -> ReportFigure:
+    """Draw one horizontal bar per factor and direction: mean ΔARI with its interval, ranked."""
+    key, title = "attribution", "Change in final ARI per swapped stage"
+    ranked = [row for row in rank_attribution(rows) if math.isfinite(row.mean_delta_ari)]
+    if not ranked:
+        return ReportFigure(key, title, None, "Not drawn: no factor has a finite mean ΔARI.")
+    means = np.array([row.mean_delta_ari for row in ranked])
+    low = np.array([row.ci_low for row in ranked])
+    high = np.array([row.ci_high for row in ranked])
+    known = np.isfinite(low) & np.isfinite(high)
+    errors = np.vstack([np.where(known, means - low, 0.0), np.where(known, high - means, 0.0)])
+    figure, axes = _new_figure(1, width_in=7.0, height_in=max(2.0, 0.4 * len(ranked) + 1.0))
+    axis = axes[0]
+    positions = np.arange(len(ranked))[::-1]
+    colours = [DIRECTION_COLOURS.get(row.direction or "", "#7f7f7f") for row in ranked]
+    axis.barh(positions, means, xerr=errors, color=colours, ecolor="black", capsize=3)
+    axis.axvline(0.0, color="black", linewidth=0.8)
+    labels = [f"{row.factor} ({row.direction})" if row.direction else row.factor for row in ranked]
+    axis.set_yticks(positions, labels, fontsize="x-small")
+    axis.set_xlabel("mean ΔARI (hybrid minus the receiving side alone)")
+    note = (
+        "Blue: the candidate with the reference's stage (what repairing it recovers); orange: "
+        "the reference with the candidate's stage (what it costs). Error bars: confidence "
+        "interval over seeds (none with one seed)."
     )
     return ReportFigure(key, title, _png(figure), note)
 

@@ -26,7 +26,7 @@ from harness.report._format import (
     side_line,
     summary_line,
 )
-from harness.report.figures import ReportFigure, build_figures
+from harness.report.figures import ReportFigure, attribution_figure, build_figures
 from harness.report.model import (
     SIDE_NAMES,
     DiffReport,
@@ -267,6 +267,7 @@ def _attribution_section(report: DiffReport) -> str:
         [
             str(rank),
             _text(row.factor),
+            _text(row.direction or ""),
             _text(f"{row.mean_delta_ari:+.3f}"),
             _text(f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]"),
             "" if row.n_runs is None else str(row.n_runs),
@@ -274,11 +275,19 @@ def _attribution_section(report: DiffReport) -> str:
         ]
         for rank, row in enumerate(rank_attribution(report.attribution), start=1)
     ]
-    table = _table(["rank", "factor", "mean ΔARI", "CI", "runs", "description"], rows)
+    table = _table(["rank", "factor", "direction", "mean ΔARI", "CI", "runs", "description"], rows)
+    chart = attribution_figure(report.attribution)
+    picture = (
+        f'<figure><img alt="{_text(chart.title)}" src="{png_data_uri(chart.png)}">'
+        f"<figcaption>{_text(chart.note)}</figcaption></figure>\n"
+        if chart.png is not None else f'<p class="note">{_text(chart.note)}</p>\n'
+    )
     return (
         '<section id="attribution">\n<h2>Attribution</h2>\n'
-        '<p class="note">Factors ranked by the absolute mean change in ARI.</p>\n'
-        f"{table}\n</section>"
+        '<p class="note">Factors ranked by the absolute mean change in ARI: fix rows first '
+        "(the candidate with the reference's stage), then break rows (the reference with "
+        "the candidate's stage).</p>\n"
+        f"{picture}{table}\n</section>"
     )
 
 

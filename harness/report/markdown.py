@@ -160,6 +160,7 @@ def _attribution(report: DiffReport) -> str:
         [
             rank,
             row.factor,
+            row.direction or "",
             f"{row.mean_delta_ari:+.3f}",
             f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]",
             "" if row.n_runs is None else row.n_runs,
@@ -167,8 +168,12 @@ def _attribution(report: DiffReport) -> str:
         ]
         for rank, row in enumerate(rank_attribution(report.attribution), start=1)
     ]
-    table = _table(["rank", "factor", "mean ΔARI", "CI", "runs", "description"], rows)
-    return f"## Attribution\n\nFactors ranked by the absolute mean change in ARI.\n\n{table}"
+    table = _table(["rank", "factor", "direction", "mean ΔARI", "CI", "runs", "description"], rows)
+    return (
+        "## Attribution\n\nFactors ranked by the absolute mean change in ARI: fix rows first "
+        "(the candidate with the reference's stage), then break rows (the reference with the "
+        f"candidate's stage).\n\n{table}"
+    )
 
 
 def _not_provided(report: DiffReport) -> str:

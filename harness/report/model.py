@@ -31,7 +31,9 @@ Top level, a JSON object::
       "figures_data": {"reference": str, "candidate": str} | null,
       "waivers": [{"check": str, "reason": str, "source": str}, ...],
       "isolated_stages": [str, ...],
-      "settings": {"candidate", "preset", "device", "candidate_options", "calibration"}
+      "settings": {"candidate", "preset", "device", "candidate_options", "calibration",
+                   "attribution" (harness attribute only: seeds, confidence, stages,
+                   directions, failed_jobs)}
     }
 
 ``SIDE``::
@@ -80,7 +82,10 @@ for them. A waived check may give its reason in ``details["waiver_reason"]``.
 ``ATTRIBUTION`` (one factor whose swap between the sides changes the ARI)::
 
     {"factor": str, "mean_delta_ari": number, "ci_low": number, "ci_high": number,
-     "n_runs": int | null, "description": str}
+     "n_runs": int | null, "description": str,
+     "direction": "fix" | "break" | null}     fix: ΔARI of the candidate with the
+                                              reference's factor; break: of the reference
+                                              with the candidate's factor
 
 Derived fields (``first_divergent_stage``, ``summary``, ``exit_code``) are
 written for scripts and recomputed from ``checks`` on reading.
@@ -310,6 +315,9 @@ class AttributionRow:
         Runs (seeds) averaged; ``None`` when not recorded.
     description
         One line on what the factor is.
+    direction
+        ``"fix"`` (the candidate with the reference's factor), ``"break"`` (the
+        reference with the candidate's factor), or ``None`` when not recorded.
     """
 
     factor: str
@@ -318,6 +326,7 @@ class AttributionRow:
     ci_high: float
     n_runs: int | None = None
     description: str = ""
+    direction: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         """Return the ``ATTRIBUTION`` object of report.json."""
@@ -328,6 +337,7 @@ class AttributionRow:
             "ci_high": _encode_float(self.ci_high),
             "n_runs": self.n_runs,
             "description": self.description,
+            "direction": self.direction,
         }
 
     @classmethod
@@ -343,15 +353,24 @@ class AttributionRow:
             ci_high=_decode_float(data["ci_high"]),
             n_runs=data.get("n_runs"),
             description=data.get("description", ""),
+            direction=data.get("direction"),
         )
 
 
+ATTRIBUTION_DIRECTIONS = ("fix", "break")
+"""Order of the directions in a ranking: repairs in the candidate first."""
+
+
 def rank_attribution(rows: Iterable[AttributionRow]) -> list[AttributionRow]:
-    """Return ``rows`` by decreasing absolute mean ΔARI; NaN goes last, ties keep their order."""
-    return sorted(
-        rows,
-        key=lambda row: -abs(row.mean_delta_ari) if math.isfinite(row.mean_delta_ari) else math.inf,
-    )
+    """Return ``rows`` grouped by direction (fix, break, other), each by decreasing absolute
+    mean ΔARI; NaN goes last, ties keep their order."""
+    def key(row: AttributionRow) -> tuple[int, float]:
+        group = (ATTRIBUTION_DIRECTIONS.index(row.direction)
+                 if row.direction in ATTRIBUTION_DIRECTIONS else len(ATTRIBUTION_DIRECTIONS))
+        size = -abs(row.mean_delta_ari) if math.isfinite(row.mean_delta_ari) else math.inf
+        return group, size
+
+    return sorted(rows, key=key)
 
 
 @dataclass

@@ -147,6 +147,7 @@ def _attribution_table(report: DiffReport) -> Table:
     )
     table.add_column("rank", justify="right", no_wrap=True)
     table.add_column("factor", no_wrap=True)
+    table.add_column("direction", no_wrap=True)
     table.add_column("mean ΔARI", justify="right", no_wrap=True)
     table.add_column("CI", no_wrap=True)
     table.add_column("runs", justify="right", no_wrap=True)
@@ -155,12 +156,22 @@ def _attribution_table(report: DiffReport) -> Table:
         table.add_row(
             Text(str(rank)),
             Text(row.factor),
+            Text(row.direction or ""),
             Text(f"{row.mean_delta_ari:+.3f}"),
             Text(f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]"),
             Text("" if row.n_runs is None else str(row.n_runs)),
             Text(row.description),
         )
     return table
+
+
+def calibrated_thresholds(report: DiffReport) -> list[str]:
+    """Return ``check metric=value`` for every check judged against a calibrated threshold."""
+    return [
+        f"{check.check_id} {check.metric}={check.threshold.value:.4g}"
+        for check in report.checks
+        if check.threshold is not None and check.threshold.source == "calibration"
+    ]
 
 
 def _footer(report: DiffReport, *, written: Mapping[str, Path] | None) -> Group:
@@ -171,6 +182,10 @@ def _footer(report: DiffReport, *, written: Mapping[str, Path] | None) -> Group:
         lines.append(
             Text(f"Not provided by the candidate: {', '.join(report.stages_not_provided)}")
         )
+    calibrated = calibrated_thresholds(report)
+    if calibrated:
+        source = (report.settings or {}).get("calibration") or "a calibration file"
+        lines.append(Text(f"Thresholds from calibration ({source}): {', '.join(calibrated)}"))
     if report.exit_code is not None:
         lines.append(Text(f"Exit code: {report.exit_code}"))
     if written:

@@ -1,0 +1,1 @@
+"""Attribution of the ARI gap to divergent stages through stage-swapping hybrids."""

@@ -1,0 +1,338 @@
+"""``harness attribute``: rank the divergent stages by what they cost in final ARI.
+
+1. Both sides run at their base seed (matrix jobs, the diff cache), and the
+   diff judges every check with isolation, so each failing stage is known to
+   diverge on its own rather than by inheritance.
+2. Both sides run at every seed; only their seeded stages are recomputed.
+3. For each divergent stage X, two hybrids run at every seed (see
+   :mod:`harness.matrix.plans`):
+
+   * ``fix``: the candidate with the reference's implementation of X;
+     ΔARI = ARI(hybrid) − ARI(candidate), what repairing X recovers;
+   * ``break``: the reference with the candidate's implementation of X;
+     ΔARI = ARI(hybrid) − ARI(reference), what X costs inside the reference.
+
+4. Each stage and direction gets the mean ΔARI over seeds with a Student-t
+   interval, ranked by magnitude, in the report (terminal, Markdown, HTML bar
+   chart, report.json) and in ``attribution.json`` with the per-seed values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import logging
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.artifacts.io import dumps_json
+from harness.artifacts.store import atomic_write_text
+from harness.attribute.stats import DEFAULT_CONFIDENCE, mean_interval
+from harness.compare.result import CheckResult
+from harness.config import RunConfig
+from harness.contract.stages import STAGE_NAMES
+from harness.errors import InputError
+from harness.matrix.executor import ExecutorSettings, JobFailure, MatrixOutcome, run_matrix
+from harness.matrix.jobs import JobSpec
+from harness.matrix.plans import Hybrid, SidePlan, seeded_closure
+from harness.report import AttributionRow, DiffReport, write_reports
+
+logger = logging.getLogger(__name__)
+
+DIRECTIONS: dict[str, str] = {
+    "fix": "the candidate with the reference's stage",
+    "break": "the reference with the candidate's stage",
+}
+NOT_SWAPPABLE = frozenset({"load", "metrics"})
+"""``load`` defines the spots both sides share; ``metrics`` only scores, it changes no domain."""
+
+FAILING = ("fail", "error", "waived")
+
+
+@dataclass
+class AttributionOutcome:
+    """What ``harness attribute`` produced."""
+
+    report: DiffReport
+    rows: list[AttributionRow]
+    document: dict[str, Any]
+    written: dict[str, Path]
+    failures: list[JobFailure] = field(default_factory=list)
+
+
+def divergent_stages(checks: Sequence[CheckResult], swappable: set[str]) -> list[str]:
+    """Return the stages with a failing, errored or waived check that is not only inherited."""
+    chosen = {
+        check.stage for check in checks
+        if check.stage in swappable and check.status in FAILING
+        and check.details.get("origin") != "inherited"
+    }
+    return [name for name in STAGE_NAMES if name in chosen]
+
+
+def attribute(
+    *,
+    data_dir: Path,
+    candidate: str,
+    config: RunConfig,
+    seeds: Sequence[int],
+    cache_dir: Path,
+    executor: ExecutorSettings,
+    out_dir: Path,
+    candidate_options: Mapping[str, Any] | None = None,
+    stages: Sequence[str] | None = None,
+    calibration: Path | None = None,
+    confidence: float = DEFAULT_CONFIDENCE,
+    command: Sequence[str] = (),
+) -> AttributionOutcome:
+    """Attribute the candidate's ARI gap to its divergent stages; write the reports.
+
+    Parameters
+    ----------
+    data_dir, candidate, config, candidate_options, cache_dir, calibration
+        As for ``harness diff``.
+    seeds
+        Training seeds of the runs averaged (at least one; two or more give intervals).
+    executor
+        Where the matrix jobs run.
+    out_dir
+        Report folder: report.json, report.md, report.html, junit.xml and attribution.json.
+    stages
+        Stages to swap (default: every stage the diff finds divergent on its own).
+    confidence
+        Level of the intervals.
+
+    Raises
+    ------
+    InputError
+        For no or repeated seeds, an unknown or unswappable stage, or when the
+        base runs fail (their job errors are in the message).
+    """
+    from harness.diff.command import _stored_calibration, build_report
+    from harness.diff.engine import DiffOptions, capture, judge, run_roots
+    from harness.diff.thresholds import ThresholdBook, load_calibration
+    from harness.sides import candidate_implementation, reference_implementation
+
+    if not seeds or len(set(seeds)) != len(seeds):
+        msg = f"seeds {list(seeds)}: expected one or more different seeds"
+        raise InputError(msg)
+    reference_impl = reference_implementation()
+    candidate_impl = candidate_implementation(candidate)
+    swappable = (set(reference_impl.provided_stages()) & set(candidate_impl.provided_stages())) - NOT_SWAPPABLE
+    for stage in stages or ():
+        if stage not in swappable:
+            msg = f"--stages {stage!r}: not a stage both sides provide; swappable: {sorted(swappable)}"
+            raise InputError(msg)
+
+    thresholds = ThresholdBook()
+    calibration = calibration or _stored_calibration(cache_dir, data_dir, config.preset)
+    if calibration is not None:
+        load_calibration(calibration, thresholds)
+    options = DiffOptions(
+        data_dir=data_dir, candidate=candidate, config=config, cache_dir=cache_dir,
+        candidate_options=dict(candidate_options or {}), isolate=True, thresholds=thresholds,
+    )
+    candidate_config = config.with_options(candidate=candidate, **dict(candidate_options or {}))
+    reference_root, candidate_root = run_roots(options, candidate_config)
+    reference_plan = SidePlan(
+        implementation="reference", side="reference", config=config, data_dir=data_dir,
+        root=reference_root, seeded=seeded_closure(reference_impl),
+        provided=frozenset(reference_impl.provided_stages()),
+    )
+    candidate_plan = SidePlan(
+        implementation=candidate, side="candidate", config=candidate_config, data_dir=data_dir,
+        root=candidate_root, seeded=seeded_closure(candidate_impl),
+        provided=frozenset(candidate_impl.provided_stages()), fallback=reference_plan,
+    )
+    plans = {"reference": reference_plan, "candidate": candidate_plan}
+
+    outcome = run_matrix([JobSpec("reference base", (reference_plan.base_step(),))], executor)
+    if outcome.ok:
+        outcome.merge(run_matrix([JobSpec("candidate base", (candidate_plan.base_step(),))], executor))
+    if not outcome.ok:
+        errors = "; ".join(f"{f.name}: {f.error.strip().splitlines()[-1]} (log: {f.stderr})"
+                           for f in outcome.failures.values())
+        msg = f"the base runs failed, nothing to attribute: {errors}"
+        raise InputError(msg)
+
+    captured = capture(options, reference_impl, candidate_impl)
+    judgement = judge(options, captured)
+    chosen = list(stages) if stages else divergent_stages(judgement.checks, swappable)
+    logger.info("stages to attribute: %s", ", ".join(chosen) or "none")
+    hybrids = {
+        (stage, direction): Hybrid(
+            stage=stage,
+            receiver=candidate_plan if direction == "fix" else reference_plan,
+            donor=reference_plan if direction == "fix" else candidate_plan,
+        )
+        for stage in chosen for direction in DIRECTIONS
+    }
+
+    # On one machine each job pays for a fresh Python with torch and R, so a job runs
+    # all seeds of one side or hybrid; on Slurm, every seed is a job of its own.
+    split = executor.kind != "local"
+    groups = [[seed] for seed in seeds] if split else [list(seeds)]
+    first_wave = [
+        JobSpec(_job_name(side, group), tuple(plan.seed_step(seed) for seed in group),
+                tags={"side": side, "seeds": group})
+        for group in groups for side, plan in plans.items()
+    ]
+    if split:
+        first_wave += [
+            JobSpec(f"{direction} {stage} shared", tuple(hybrid.shared_steps()))
+            for (stage, direction), hybrid in hybrids.items() if hybrid.shared_steps()
+        ]
+    outcome.merge(run_matrix(first_wave, executor))
+    second_wave = [
+        JobSpec(
+            _job_name(f"{direction} {stage}", group),
+            tuple(([] if split else hybrid.shared_steps())
+                  + [step for seed in group for step in hybrid.seed_steps(seed)]),
+            tags={"stage": stage, "direction": direction, "seeds": group},
+        )
+        for (stage, direction), hybrid in hybrids.items()
+        for group in groups
+    ]
+    outcome.merge(run_matrix(second_wave, executor))
+
+    rows, per_seed = _rows(hybrids, seeds, outcome, judgement.checks, confidence=confidence)
+    report = build_report(options, captured, judgement, command=command, calibration=calibration)
+    report = dataclasses.replace(
+        report,
+        attribution=rows,
+        settings={**report.settings, "attribution": {
+            "seeds": list(seeds), "confidence": confidence, "stages": chosen,
+            "directions": DIRECTIONS, "failed_jobs": sorted(outcome.failures),
+        }},
+    )
+    document = {
+        "data_dir": str(data_dir),
+        "candidate": candidate,
+        "preset": config.preset,
+        "seeds": list(seeds),
+        "confidence": confidence,
+        "stages": chosen,
+        "directions": DIRECTIONS,
+        "rows": [row.to_json() for row in rows],
+        "per_seed": per_seed,
+        "baseline": {
+            side: {str(seed): _ari(outcome, plan.seed_root(seed)) for seed in seeds}
+            for side, plan in plans.items()
+        },
+        "failed_jobs": [failure.to_json() for failure in outcome.failures.values()],
+        "command": list(command),
+    }
+    written = write_reports(report, out_dir)
+    atomic_write_text(Path(out_dir) / "attribution.json", dumps_json(document))
+    written["attribution"] = Path(out_dir) / "attribution.json"
+    return AttributionOutcome(
+        report=report, rows=rows, document=document, written=written,
+        failures=list(outcome.failures.values()),
+    )
+
+
+def _job_name(what: str, seeds: Sequence[int]) -> str:
+    return f"{what} seed {seeds[0]}" if len(seeds) == 1 else f"{what} seeds {','.join(map(str, seeds))}"
+
+
+def _ari(outcome: MatrixOutcome, folder: Path) -> float | None:
+    """Return the final ARI stored in ``folder`` by whichever finished job computed it."""
+    for result in outcome.results.values():
+        value = result.ari(folder)
+        if value is not None:
+            return value
+    return None
+
+
+def _rows(
+    hybrids: Mapping[tuple[str, str], Hybrid],
+    seeds: Sequence[int],
+    outcome: MatrixOutcome,
+    checks: Sequence[CheckResult],
+    *,
+    confidence: float,
+) -> tuple[list[AttributionRow], dict[str, Any]]:
+    rows: list[AttributionRow] = []
+    per_seed: dict[str, Any] = {}
+    for (stage, direction), hybrid in hybrids.items():
+        entries = []
+        for seed in seeds:
+            base = _ari(outcome, hybrid.receiver.seed_root(seed))
+            swapped = _ari(outcome, hybrid.seed_root(seed))
+            if base is None or swapped is None:
+                continue
+            entries.append({"seed": seed, "ari_base": base, "ari_hybrid": swapped, "delta_ari": swapped - base})
+        per_seed[f"{direction}:{stage}"] = entries
+        if not entries:
+            continue
+        mean, low, high = mean_interval([e["delta_ari"] for e in entries], confidence=confidence)
+        base_mean = sum(e["ari_base"] for e in entries) / len(entries)
+        hybrid_mean = sum(e["ari_hybrid"] for e in entries) / len(entries)
+        rows.append(AttributionRow(
+            factor=stage,
+            mean_delta_ari=mean,
+            ci_low=low,
+            ci_high=high,
+            n_runs=len(entries),
+            direction=direction,
+            description=_describe(stage, direction, base_mean, hybrid_mean, checks),
+        ))
+    return rows, per_seed
+
+
+def _describe(stage: str, direction: str, base: float, hybrid: float, checks: Sequence[CheckResult]) -> str:
+    receiver = "candidate" if direction == "fix" else "reference"
+    text = f"{DIRECTIONS[direction]}: ARI {hybrid:.3f} vs {base:.3f} for the {receiver} alone"
+    failing = [check for check in checks if check.stage == stage and check.status in FAILING]
+    if failing:
+        first = failing[0]
+        summary = (first.diagnosis or first.description).split("; ")[0]
+        text += f"; {first.check_id}: {summary}"
+    return text
+
+
+def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int:
+    """Run ``harness attribute``; return 0 when every job finished, 1 when some failed."""
+    from harness.calibrate.command import executor_from_args, seeds_from_args
+    from harness.cli import config_from_args, resolve_data
+    from harness.console import make_console
+    from harness.diff.command import cache_root, parse_candidate_options
+    from harness.report import render_terminal
+
+    config = config_from_args(args)
+    if config.seed is not None:
+        msg = "harness attribute sets the seeds itself; use --seeds or --seed-list instead of --seed"
+        raise InputError(msg)
+    cache_dir = args.cache_dir or cache_root()
+    out_dir = args.out or Path("reports") / f"attribute-{_stamp()}"
+    outcome = attribute(
+        data_dir=resolve_data(args.data),
+        candidate=args.candidate,
+        config=config,
+        seeds=seeds_from_args(args),
+        cache_dir=cache_dir,
+        executor=executor_from_args(args, cache_dir=cache_dir, what="attribute"),
+        out_dir=out_dir,
+        candidate_options=parse_candidate_options(args.candidate_option),
+        stages=args.stages.split(",") if args.stages else None,
+        calibration=args.calibration,
+        confidence=args.confidence,
+        command=list(argv),
+    )
+    console = make_console()
+    render_terminal(outcome.report, console, written=outcome.written)
+    for failure in outcome.failures:
+        console.print(
+            f"job {failure.name} failed after {failure.attempts} attempt(s): "
+            f"{failure.error.strip().splitlines()[-1]} (log: {failure.stderr})",
+            markup=False,
+        )
+    return 0 if not outcome.failures else 1
+
+
+def _stamp() -> str:
+    import time
+
+    return time.strftime("%Y%m%d-%H%M%S")

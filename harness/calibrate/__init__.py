@@ -1,0 +1,1 @@
+"""Calibration of the stochastic thresholds from the reference's seed-to-seed spread."""

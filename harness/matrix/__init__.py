@@ -1,0 +1,1 @@
+"""Run matrix: jobs of side runs and hybrids, executed on a submitit executor."""

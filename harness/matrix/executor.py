@@ -1,0 +1,260 @@
+"""Run matrix jobs on a submitit executor: local processes by default, Slurm on a cluster.
+
+The executor is submitit's: ``local`` starts each job as a child process on
+this machine and ``slurm`` submits it to a Slurm queue. Every job writes its own stdout and
+stderr logs under the jobs folder. A job that raises is reported with its
+error and the path of its log; it is submitted again only when ``retries``
+asks for it.
+
+submitit's local executor starts every submitted job at once, so jobs are
+submitted in a window of at most ``max_parallel`` running jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from harness.errors import InputError
+from harness.matrix.jobs import JobResult, JobSpec, run_job
+
+logger = logging.getLogger(__name__)
+
+ExecutorKind = Literal["local", "slurm"]
+EXECUTOR_KINDS: tuple[str, ...] = ("local", "slurm")
+
+POLL_INTERVAL_S = 0.5
+"""How often running local jobs are polled, in seconds."""
+
+LOG_HINT = "\n\n----------------------\nYou can check full logs"
+"""Start of the note submitit appends to a failed job's error text."""
+
+ERROR_TAIL_CHARS = 4000
+"""Characters of a failed job's error text kept in reports."""
+
+
+@dataclass(frozen=True)
+class ExecutorSettings:
+    """How matrix jobs are executed.
+
+    Attributes
+    ----------
+    kind
+        ``local`` (child processes, the default) or ``slurm``.
+    jobs_dir
+        Folder of submitit's pickles and of each job's stdout and stderr logs.
+    max_parallel
+        Jobs running at once (local: child processes; slurm: array parallelism).
+    timeout_min
+        Wall-clock limit per job in minutes (submitit's ``timeout_min``).
+    retries
+        How many times a failed job is submitted again (default 0: never).
+    slurm_partition
+        Slurm partition; required by ``slurm``.
+    gpus_per_job, cpus_per_job, mem_gb
+        Resources requested per job (Slurm; ``gpus_per_job`` also sets the
+        visible GPUs of local jobs).
+    """
+
+    kind: ExecutorKind = "local"
+    jobs_dir: Path = Path("jobs")
+    max_parallel: int = 1
+    timeout_min: int = 24 * 60
+    retries: int = 0
+    slurm_partition: str | None = None
+    gpus_per_job: int = 0
+    cpus_per_job: int | None = None
+    mem_gb: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in EXECUTOR_KINDS:
+            msg = f"unknown executor {self.kind!r}; expected one of {', '.join(EXECUTOR_KINDS)}"
+            raise InputError(msg)
+        if self.max_parallel < 1:
+            msg = f"--max-parallel {self.max_parallel}: expected 1 or more"
+            raise InputError(msg)
+        if self.retries < 0:
+            msg = f"--retries {self.retries}: expected 0 or more"
+            raise InputError(msg)
+        if self.timeout_min < 1:
+            msg = f"--timeout-min {self.timeout_min}: expected 1 or more minutes"
+            raise InputError(msg)
+        if self.kind == "slurm" and not self.slurm_partition:
+            msg = "--executor slurm needs --slurm-partition NAME (the queue to submit to)"
+            raise InputError(msg)
+
+
+@dataclass(frozen=True)
+class JobFailure:
+    """A job that raised or was killed, with where to read why.
+
+    Attributes
+    ----------
+    name
+        The job's name.
+    error
+        The exception text (the tail of the traceback for child processes).
+    stdout, stderr
+        Paths of the job's log files .
+    attempts
+        How many times the job was submitted.
+    """
+
+    name: str
+    error: str
+    stdout: str | None
+    stderr: str | None
+    attempts: int
+
+    def to_json(self) -> dict[str, Any]:
+        """Return the failure as plain JSON types."""
+        return {
+            "name": self.name,
+            "error": self.error,
+            "stdout": self.stdout,
+            "stderr": self.stderr,
+            "attempts": self.attempts,
+        }
+
+
+@dataclass
+class MatrixOutcome:
+    """Results of the jobs that finished and failures of the others, by job name."""
+
+    results: dict[str, JobResult] = field(default_factory=dict)
+    failures: dict[str, JobFailure] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        """``True`` when every job finished."""
+        return not self.failures
+
+    def merge(self, other: MatrixOutcome) -> None:
+        """Add ``other``'s results and failures to this outcome."""
+        self.results.update(other.results)
+        self.failures.update(other.failures)
+
+
+def make_executor(settings: ExecutorSettings, *, name: str = "harness") -> Any:
+    """Return a submitit executor configured from ``settings``."""
+    import submitit
+
+    settings.jobs_dir.mkdir(parents=True, exist_ok=True)
+    executor = submitit.AutoExecutor(folder=str(settings.jobs_dir / "%j"), cluster=settings.kind)
+    parameters: dict[str, Any] = {"timeout_min": settings.timeout_min, "name": name}
+    if settings.kind == "slurm":
+        parameters["slurm_partition"] = settings.slurm_partition
+        parameters["slurm_array_parallelism"] = settings.max_parallel
+        if settings.gpus_per_job:
+            parameters["gpus_per_node"] = settings.gpus_per_job
+        if settings.cpus_per_job:
+            parameters["cpus_per_task"] = settings.cpus_per_job
+        if settings.mem_gb:
+            parameters["mem_gb"] = settings.mem_gb
+    elif settings.kind == "local" and settings.gpus_per_job:
+        parameters["gpus_per_node"] = settings.gpus_per_job
+    executor.update_parameters(**parameters)
+    return executor
+
+
+def run_matrix(
+    jobs: Sequence[JobSpec],
+    settings: ExecutorSettings,
+    *,
+    function: Callable[[JobSpec], JobResult] = run_job,
+) -> MatrixOutcome:
+    """Run ``jobs`` on the executor of ``settings`` and collect results and failures.
+
+    Parameters
+    ----------
+    jobs
+        Jobs with unique names; they may run in any order and at the same time.
+    settings
+        Executor, parallelism, timeout and retries.
+    function
+        What each job runs (default :func:`harness.matrix.jobs.run_job`).
+
+    Returns
+    -------
+    MatrixOutcome
+        Results by job name, and the jobs that still failed after the retries.
+    """
+    names = [job.name for job in jobs]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        msg = f"matrix job names must be unique; repeated: {duplicates}"
+        raise InputError(msg)
+    outcome = MatrixOutcome()
+    pending = list(jobs)
+    attempts: dict[str, int] = {}
+    for round_index in range(settings.retries + 1):
+        if not pending:
+            break
+        if round_index:
+            logger.info("retrying %d failed job(s): %s", len(pending), ", ".join(j.name for j in pending))
+        failed = _run_window(pending, settings, function, attempts, outcome)
+        pending = [job for job in jobs if job.name in failed]
+        for job in pending:
+            if round_index < settings.retries:
+                outcome.failures.pop(job.name, None)
+    for failure in outcome.failures.values():
+        logger.error("job %s failed after %d attempt(s): %s (log: %s)", failure.name,
+                     failure.attempts, _last_line(failure.error), failure.stderr)
+    return outcome
+
+
+def _run_window(
+    jobs: Sequence[JobSpec],
+    settings: ExecutorSettings,
+    function: Callable[[JobSpec], JobResult],
+    attempts: dict[str, int],
+    outcome: MatrixOutcome,
+) -> set[str]:
+    executor = make_executor(settings)
+    queue = list(jobs)
+    running: list[tuple[JobSpec, Any]] = []
+    failed: set[str] = set()
+    while queue or running:
+        while queue and len(running) < settings.max_parallel:
+            job = queue.pop(0)
+            attempts[job.name] = attempts.get(job.name, 0) + 1
+            logger.info("submitting job %s (attempt %d)", job.name, attempts[job.name])
+            running.append((job, executor.submit(function, job)))
+        finished = [(job, handle) for job, handle in running if handle.done()]
+        if not finished:
+            time.sleep(POLL_INTERVAL_S)
+            continue
+        for job, handle in finished:
+            running.remove((job, handle))
+            try:
+                result = handle.result()
+            except Exception as error:  # noqa: BLE001 - every failure is reported with its log
+                outcome.failures[job.name] = _failure(job, handle, error, attempts[job.name])
+                failed.add(job.name)
+                logger.warning("job %s failed: %s", job.name, _last_line(outcome.failures[job.name].error))
+                continue
+            outcome.results[job.name] = result
+            logger.info("job %s finished in %.1f s", job.name, result.wall_s)
+    return failed
+
+
+def _failure(job: JobSpec, handle: Any, error: BaseException, attempts: int) -> JobFailure:
+    paths = getattr(handle, "paths", None)
+    stdout = str(paths.stdout) if paths is not None else None
+    stderr = str(paths.stderr) if paths is not None else None
+    # submitit appends where the logs are; the paths are kept in their own fields.
+    text = str(error).split(LOG_HINT, 1)[0].rstrip()
+    if not text or type(error).__name__ != "FailedJobError":
+        text = f"{type(error).__name__}: {text}"
+    return JobFailure(
+        name=job.name, error=text[-ERROR_TAIL_CHARS:], stdout=stdout, stderr=stderr, attempts=attempts
+    )
+
+
+def _last_line(text: str) -> str:
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else text

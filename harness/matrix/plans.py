@@ -1,0 +1,207 @@
+"""Run folders of one side at several seeds, and hybrid pipelines that swap one stage.
+
+The seed of a run (:attr:`harness.config.RunConfig.seed`) reaches only the
+stages an implementation declares in ``seeded_stages`` (STAIG and
+staig_fusion: ``train``; BYOL, KMeans and mclust use fixed seeds). Those
+stages and everything downstream of them are the *seeded closure*. A run at
+seed ``s`` computes only its seeded closure into its own folder and reads
+every other stage from the side's base run, so the image stages of a slice
+are computed once for all seeds. An implementation that declares nothing is
+assumed to use the seed everywhere.
+
+A hybrid pipeline swaps one stage X between the sides. The donor side runs
+its own implementation of X on the receiving side's inputs, and the
+receiving side runs everything downstream of X on that output. Swapping the
+stage's code, not its stored output, credits X with its own divergence only:
+the reference's stored output of a late stage such as ``train`` would carry
+every upstream divergence with it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from harness.config import RunConfig
+from harness.contract.stages import STAGE_NAMES, downstream_of, get_stage
+from harness.implementation import Implementation
+from harness.matrix.jobs import Step
+
+
+def seeded_closure(implementation: Implementation) -> frozenset[str]:
+    """Return the stages whose output depends on the run's seed, directly or through inputs."""
+    declared = getattr(implementation, "seeded_stages", None)
+    seeded = set(STAGE_NAMES) if declared is None else set(declared)
+    closure = set(seeded)
+    for stage in seeded:
+        closure.update(spec.name for spec in downstream_of(stage))
+    return frozenset(closure)
+
+
+@dataclass(frozen=True)
+class SidePlan:
+    """Where one side's runs of one slice live, at its base seed and at other seeds.
+
+    Attributes
+    ----------
+    implementation
+        ``"reference"`` or a ``--candidate`` value.
+    side
+        ``"reference"`` or ``"candidate"``.
+    config
+        The base run configuration (candidate options included).
+    data_dir
+        The Space Ranger folder.
+    root
+        The base run folder (the same one ``harness diff`` uses).
+    seeded
+        The seeded closure of the implementation.
+    provided
+        Stages the implementation provides.
+    fallback
+        The plan whose stages feed the stages this side does not provide
+        (the reference's, for a candidate that implements only some stages).
+    """
+
+    implementation: str
+    side: str
+    config: RunConfig
+    data_dir: Path
+    root: Path
+    seeded: frozenset[str]
+    provided: frozenset[str]
+    fallback: SidePlan | None = None
+
+    def seed_config(self, seed: int) -> RunConfig:
+        """Return the configuration of the run at ``seed``."""
+        return replace(self.config, seed=seed)
+
+    def seed_root(self, seed: int) -> Path:
+        """Return the folder of the seeded stages of the run at ``seed``."""
+        return self.root.parent / f"{self.root.name}-seed{seed}"
+
+    def folder_of(self, stage: str, seed: int | None) -> Path:
+        """Return the run folder that holds ``stage`` of the run at ``seed`` (``None``: base run)."""
+        if stage not in self.provided and self.fallback is not None:
+            return self.fallback.folder_of(stage, seed)
+        if seed is not None and stage in self.seeded:
+            return self.seed_root(seed)
+        return self.root
+
+    def base_step(self, stages: Iterable[str] = STAGE_NAMES) -> Step:
+        """Return the step that computes ``stages`` of the base run."""
+        chosen = _ordered(s for s in stages if s in self.provided)
+        feeds = {stage: str(self.folder_of(stage, None)) for stage in _reads(chosen)}
+        return self._step(self.config, self.root, chosen, feeds)
+
+    def seed_step(self, seed: int) -> Step:
+        """Return the step that computes the seeded closure at ``seed``, fed from the base run."""
+        chosen = _ordered(s for s in self.seeded if s in self.provided)
+        feeds = {stage: str(self.folder_of(stage, seed)) for stage in _reads(chosen)}
+        return self._step(self.seed_config(seed), self.seed_root(seed), chosen, feeds)
+
+    def _step(self, config: RunConfig, out_dir: Path, stages: list[str], feeds: Mapping[str, str]) -> Step:
+        return Step(
+            implementation=self.implementation,
+            side=self.side,
+            config=config.to_dict(),
+            data_dir=str(self.data_dir),
+            out_dir=str(out_dir),
+            stages=tuple(stages),
+            feeds=dict(feeds),
+        )
+
+
+@dataclass(frozen=True)
+class Hybrid:
+    """The receiving side's pipeline with stage ``stage`` run by the donor side.
+
+    Attributes
+    ----------
+    stage
+        The swapped stage.
+    receiver, donor
+        The side whose pipeline runs, and the side whose implementation of
+        ``stage`` replaces the receiver's.
+    """
+
+    stage: str
+    receiver: SidePlan
+    donor: SidePlan
+
+    @property
+    def folder(self) -> Path:
+        """Folder of the hybrid's run folders, inside the receiver's base run."""
+        return self.receiver.root / "hybrids" / f"{self.stage}-from-{self.donor.root.name}"
+
+    @property
+    def per_seed(self) -> bool:
+        """``True`` when the swapped stage itself differs between seeds."""
+        return self.stage in self.receiver.seeded or self.stage in self.donor.seeded
+
+    def donor_root(self, seed: int) -> Path:
+        """Return where the donor's output of the stage is stored for ``seed``."""
+        return self.folder / (f"donor-seed{seed}" if self.per_seed else "donor")
+
+    def shared_steps(self) -> list[Step]:
+        """Return the seed-independent steps (empty when the swapped stage is seeded)."""
+        if self.per_seed:
+            return []
+        steps = [self._donor_step(None)]
+        stages = self._downstream(seeded=False)
+        if stages:
+            feeds = self._feeds(stages, seed=None)
+            steps.append(self.receiver._step(self.receiver.config, self.folder / "base", stages, feeds))
+        return steps
+
+    def seed_steps(self, seed: int) -> list[Step]:
+        """Return the steps that run at ``seed`` after :meth:`shared_steps` finished."""
+        steps = [self._donor_step(seed)] if self.per_seed else []
+        stages = self._downstream(seeded=True)
+        feeds = self._feeds(stages, seed=seed)
+        steps.append(
+            self.receiver._step(self.receiver.seed_config(seed), self.seed_root(seed), stages, feeds)
+        )
+        return steps
+
+    def seed_root(self, seed: int) -> Path:
+        """Return the folder of the hybrid's seeded stages (its scores live there)."""
+        return self.folder / f"seed{seed}"
+
+    def _donor_step(self, seed: int | None) -> Step:
+        donor_seed = seed if self.per_seed else None
+        feeds = {read: str(self.receiver.folder_of(read, donor_seed)) for read in _reads([self.stage])}
+        config = self.donor.seed_config(seed) if seed is not None and self.per_seed else self.donor.config
+        root = self.donor_root(seed if seed is not None else 0)
+        return self.donor._step(config, root, [self.stage], feeds)
+
+    def _downstream(self, *, seeded: bool) -> list[str]:
+        return [
+            spec.name for spec in downstream_of(self.stage)
+            if spec.name in self.receiver.provided and (spec.name in self.receiver.seeded) == seeded
+        ]
+
+    def _feeds(self, stages: list[str], *, seed: int | None) -> dict[str, str]:
+        shared = set(self._downstream(seeded=False)) if not self.per_seed else set()
+        feeds: dict[str, str] = {}
+        for read in _reads(stages):
+            if read == self.stage:
+                feeds[read] = str(self.donor_root(seed if seed is not None else 0))
+            elif read in shared:
+                feeds[read] = str(self.folder / "base")
+            else:
+                feeds[read] = str(self.receiver.folder_of(read, seed))
+        return feeds
+
+
+def _reads(stages: Iterable[str]) -> list[str]:
+    """Return the stages read by ``stages`` and not among them, in pipeline order."""
+    chosen = set(stages)
+    read = {r.split("/", 1)[0] for stage in chosen for r in get_stage(stage).reads}
+    return _ordered(read - chosen)
+
+
+def _ordered(stages: Iterable[str]) -> list[str]:
+    chosen = set(stages)
+    return [name for name in STAGE_NAMES if name in chosen]

@@ -1,0 +1,107 @@
+"""The run matrix on submitit's local executor: results, reported failures, retries."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from harness.config import RunConfig
+from harness.errors import InputError
+from harness.matrix.executor import ExecutorSettings, run_matrix
+from harness.matrix.jobs import JobResult, JobSpec, Step, run_job
+from harness.synth import write_synthetic_slice
+
+
+def answer(job: JobSpec) -> JobResult:
+    """Return a result naming the job, or raise for jobs tagged to fail."""
+    if job.tags.get("fail"):
+        msg = f"planted failure in {job.name}"
+        raise RuntimeError(msg)
+    marker = job.tags.get("fail_once")
+    if marker and not Path(marker).exists():
+        Path(marker).write_text("failed once", encoding="utf-8")
+        msg = "planted first-attempt failure"
+        raise RuntimeError(msg)
+    return JobResult(name=job.name, tags=dict(job.tags), computed=(), reused=(),
+                     scores={"run": {"ari": 0.5}}, wall_s=0.0)
+
+
+def local(tmp_path: Path, **options) -> ExecutorSettings:
+    return ExecutorSettings(kind="local", jobs_dir=tmp_path / "jobs", timeout_min=10, **options)
+
+
+def test_failed_job_reported_with_error_and_log(tmp_path):
+    jobs = [JobSpec("good", ()), JobSpec("bad", (), tags={"fail": True})]
+    outcome = run_matrix(jobs, local(tmp_path, max_parallel=2), function=answer)
+    assert sorted(outcome.results) == ["good"]
+    assert outcome.results["good"].ari("run") == 0.5
+    failure = outcome.failures["bad"]
+    assert "RuntimeError: planted failure in bad" in failure.error
+    assert failure.attempts == 1
+    assert Path(failure.stderr).is_file()
+    assert "planted failure in bad" in Path(failure.stderr).read_text(encoding="utf-8")
+    assert not outcome.ok
+
+
+def test_failed_job_is_not_retried_by_default(tmp_path):
+    marker = tmp_path / "marker"
+    outcome = run_matrix([JobSpec("flaky", (), tags={"fail_once": str(marker)})], local(tmp_path),
+                         function=answer)
+    assert outcome.failures["flaky"].attempts == 1
+    assert "planted first-attempt failure" in outcome.failures["flaky"].error
+
+
+def test_retry_on_request_recovers_flaky_job(tmp_path):
+    marker = tmp_path / "marker"
+    outcome = run_matrix([JobSpec("flaky", (), tags={"fail_once": str(marker)})],
+                         local(tmp_path, retries=1), function=answer)
+    assert outcome.ok
+    assert list(outcome.results) == ["flaky"]
+
+
+def test_repeated_job_names_are_rejected(tmp_path):
+    with pytest.raises(InputError, match="repeated: \\['twin'\\]"):
+        run_matrix([JobSpec("twin", ()), JobSpec("twin", ())], local(tmp_path), function=answer)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"kind": "slurm"}, "--slurm-partition"),
+        ({"kind": "ssh"}, "unknown executor 'ssh'"),
+        ({"max_parallel": 0}, "--max-parallel 0"),
+        ({"retries": -1}, "--retries -1"),
+        ({"timeout_min": 0}, "--timeout-min 0"),
+    ],
+)
+def test_bad_executor_settings_name_the_option(options, message):
+    with pytest.raises(InputError, match=message):
+        ExecutorSettings(**options)
+
+
+def test_real_side_run_through_local_executor(tmp_path):
+    data = write_synthetic_slice(tmp_path / "slice", n_spots=120, seed=3, n_genes=300)
+    step = Step(
+        implementation="reference", side="reference", config=RunConfig(preset="quick").to_dict(),
+        data_dir=str(data), out_dir=str(tmp_path / "run"), stages=("load", "genes", "graph"),
+    )
+    broken = Step(
+        implementation="reference", side="reference", config=RunConfig(preset="quick").to_dict(),
+        data_dir=str(tmp_path / "missing"), out_dir=str(tmp_path / "broken"), stages=("load",),
+    )
+    outcome = run_matrix(
+        [JobSpec("graph", (step,)), JobSpec("missing data", (broken,))],
+        local(tmp_path, max_parallel=2),
+    )
+    result = outcome.results["graph"]
+    assert [item.rsplit(":", 1)[1] for item in result.computed] == ["load", "genes", "graph"]
+    assert result.scores == {}
+    assert (tmp_path / "run" / "graph" / "manifest.json").is_file()
+    failure = outcome.failures["missing data"]
+    assert "missing" in failure.error
+    assert Path(failure.stderr).is_file()
+
+    again = run_job(JobSpec("graph again", (step,)))
+    assert again.computed == ()
+    assert len(again.reused) == 3

@@ -34,7 +34,13 @@ from harness.compare.result import CheckResult
 from harness.config import RunConfig
 from harness.contract.stages import STAGE_NAMES
 from harness.errors import InputError
-from harness.matrix.executor import ExecutorSettings, JobFailure, MatrixOutcome, run_matrix
+from harness.matrix.executor import (
+    ExecutorSettings,
+    JobFailure,
+    MatrixOutcome,
+    run_matrix,
+    seed_groups,
+)
 from harness.matrix.jobs import JobSpec
 from harness.matrix.plans import Hybrid, SidePlan, seeded_closure
 from harness.report import AttributionRow, DiffReport, write_reports
@@ -53,7 +59,7 @@ FAILING = ("fail", "error", "waived")
 
 @dataclass
 class AttributionOutcome:
-    """What ``harness attribute`` produced."""
+    """Output of ``harness attribute``: report, ranked rows, attribution.json and failures."""
 
     report: DiffReport
     rows: list[AttributionRow]
@@ -65,8 +71,10 @@ class AttributionOutcome:
 def divergent_stages(checks: Sequence[CheckResult], swappable: set[str]) -> list[str]:
     """Return the stages with a failing, errored or waived check that is not only inherited."""
     chosen = {
-        check.stage for check in checks
-        if check.stage in swappable and check.status in FAILING
+        check.stage
+        for check in checks
+        if check.stage in swappable
+        and check.status in FAILING
         and check.details.get("origin") != "inherited"
     }
     return [name for name in STAGE_NAMES if name in chosen]
@@ -120,7 +128,9 @@ def attribute(
         raise InputError(msg)
     reference_impl = reference_implementation()
     candidate_impl = candidate_implementation(candidate)
-    swappable = (set(reference_impl.provided_stages()) & set(candidate_impl.provided_stages())) - NOT_SWAPPABLE
+    swappable = (
+        set(reference_impl.provided_stages()) & set(candidate_impl.provided_stages())
+    ) - NOT_SWAPPABLE
     for stage in stages or ():
         if stage not in swappable:
             msg = f"--stages {stage!r}: not a stage both sides provide; swappable: {sorted(swappable)}"
@@ -131,29 +141,47 @@ def attribute(
     if calibration is not None:
         load_calibration(calibration, thresholds)
     options = DiffOptions(
-        data_dir=data_dir, candidate=candidate, config=config, cache_dir=cache_dir,
-        candidate_options=dict(candidate_options or {}), isolate=True, thresholds=thresholds,
+        data_dir=data_dir,
+        candidate=candidate,
+        config=config,
+        cache_dir=cache_dir,
+        candidate_options=dict(candidate_options or {}),
+        isolate=True,
+        thresholds=thresholds,
     )
     candidate_config = config.with_options(candidate=candidate, **dict(candidate_options or {}))
     reference_root, candidate_root = run_roots(options, candidate_config)
     reference_plan = SidePlan(
-        implementation="reference", side="reference", config=config, data_dir=data_dir,
-        root=reference_root, seeded=seeded_closure(reference_impl),
+        implementation="reference",
+        side="reference",
+        config=config,
+        data_dir=data_dir,
+        root=reference_root,
+        seeded=seeded_closure(reference_impl),
         provided=frozenset(reference_impl.provided_stages()),
     )
     candidate_plan = SidePlan(
-        implementation=candidate, side="candidate", config=candidate_config, data_dir=data_dir,
-        root=candidate_root, seeded=seeded_closure(candidate_impl),
-        provided=frozenset(candidate_impl.provided_stages()), fallback=reference_plan,
+        implementation=candidate,
+        side="candidate",
+        config=candidate_config,
+        data_dir=data_dir,
+        root=candidate_root,
+        seeded=seeded_closure(candidate_impl),
+        provided=frozenset(candidate_impl.provided_stages()),
+        fallback=reference_plan,
     )
     plans = {"reference": reference_plan, "candidate": candidate_plan}
 
     outcome = run_matrix([JobSpec("reference base", (reference_plan.base_step(),))], executor)
     if outcome.ok:
-        outcome.merge(run_matrix([JobSpec("candidate base", (candidate_plan.base_step(),))], executor))
+        outcome.merge(
+            run_matrix([JobSpec("candidate base", (candidate_plan.base_step(),))], executor)
+        )
     if not outcome.ok:
-        errors = "; ".join(f"{f.name}: {f.error.strip().splitlines()[-1]} (log: {f.stderr})"
-                           for f in outcome.failures.values())
+        errors = "; ".join(
+            f"{f.name}: {f.error.strip().splitlines()[-1]} (log: {f.stderr})"
+            for f in outcome.failures.values()
+        )
         msg = f"the base runs failed, nothing to attribute: {errors}"
         raise InputError(msg)
 
@@ -167,29 +195,35 @@ def attribute(
             receiver=candidate_plan if direction == "fix" else reference_plan,
             donor=reference_plan if direction == "fix" else candidate_plan,
         )
-        for stage in chosen for direction in DIRECTIONS
+        for stage in chosen
+        for direction in DIRECTIONS
     }
 
-    # On one machine each job pays for a fresh Python with torch and R, so a job runs
-    # all seeds of one side or hybrid; on Slurm, every seed is a job of its own.
-    split = executor.kind != "local"
-    groups = [[seed] for seed in seeds] if split else [list(seeds)]
+    groups = seed_groups(seeds, executor)
+    split = len(groups) > 1
     first_wave = [
-        JobSpec(_job_name(side, group), tuple(plan.seed_step(seed) for seed in group),
-                tags={"side": side, "seeds": group})
-        for group in groups for side, plan in plans.items()
+        JobSpec(
+            _job_name(side, group),
+            tuple(plan.seed_step(seed) for seed in group),
+            tags={"side": side, "seeds": group},
+        )
+        for group in groups
+        for side, plan in plans.items()
     ]
     if split:
         first_wave += [
             JobSpec(f"{direction} {stage} shared", tuple(hybrid.shared_steps()))
-            for (stage, direction), hybrid in hybrids.items() if hybrid.shared_steps()
+            for (stage, direction), hybrid in hybrids.items()
+            if hybrid.shared_steps()
         ]
     outcome.merge(run_matrix(first_wave, executor))
     second_wave = [
         JobSpec(
             _job_name(f"{direction} {stage}", group),
-            tuple(([] if split else hybrid.shared_steps())
-                  + [step for seed in group for step in hybrid.seed_steps(seed)]),
+            tuple(
+                ([] if split else hybrid.shared_steps())
+                + [step for seed in group for step in hybrid.seed_steps(seed)]
+            ),
             tags={"stage": stage, "direction": direction, "seeds": group},
         )
         for (stage, direction), hybrid in hybrids.items()
@@ -202,10 +236,16 @@ def attribute(
     report = dataclasses.replace(
         report,
         attribution=rows,
-        settings={**report.settings, "attribution": {
-            "seeds": list(seeds), "confidence": confidence, "stages": chosen,
-            "directions": DIRECTIONS, "failed_jobs": sorted(outcome.failures),
-        }},
+        settings={
+            **report.settings,
+            "attribution": {
+                "seeds": list(seeds),
+                "confidence": confidence,
+                "stages": chosen,
+                "directions": DIRECTIONS,
+                "failed_jobs": sorted(outcome.failures),
+            },
+        },
     )
     document = {
         "data_dir": str(data_dir),
@@ -228,13 +268,20 @@ def attribute(
     atomic_write_text(Path(out_dir) / "attribution.json", dumps_json(document))
     written["attribution"] = Path(out_dir) / "attribution.json"
     return AttributionOutcome(
-        report=report, rows=rows, document=document, written=written,
+        report=report,
+        rows=rows,
+        document=document,
+        written=written,
         failures=list(outcome.failures.values()),
     )
 
 
 def _job_name(what: str, seeds: Sequence[int]) -> str:
-    return f"{what} seed {seeds[0]}" if len(seeds) == 1 else f"{what} seeds {','.join(map(str, seeds))}"
+    return (
+        f"{what} seed {seeds[0]}"
+        if len(seeds) == 1
+        else f"{what} seeds {','.join(map(str, seeds))}"
+    )
 
 
 def _ari(outcome: MatrixOutcome, folder: Path) -> float | None:
@@ -263,26 +310,32 @@ def _rows(
             swapped = _ari(outcome, hybrid.seed_root(seed))
             if base is None or swapped is None:
                 continue
-            entries.append({"seed": seed, "ari_base": base, "ari_hybrid": swapped, "delta_ari": swapped - base})
+            entries.append(
+                {"seed": seed, "ari_base": base, "ari_hybrid": swapped, "delta_ari": swapped - base}
+            )
         per_seed[f"{direction}:{stage}"] = entries
         if not entries:
             continue
         mean, low, high = mean_interval([e["delta_ari"] for e in entries], confidence=confidence)
         base_mean = sum(e["ari_base"] for e in entries) / len(entries)
         hybrid_mean = sum(e["ari_hybrid"] for e in entries) / len(entries)
-        rows.append(AttributionRow(
-            factor=stage,
-            mean_delta_ari=mean,
-            ci_low=low,
-            ci_high=high,
-            n_runs=len(entries),
-            direction=direction,
-            description=_describe(stage, direction, base_mean, hybrid_mean, checks),
-        ))
+        rows.append(
+            AttributionRow(
+                factor=stage,
+                mean_delta_ari=mean,
+                ci_low=low,
+                ci_high=high,
+                n_runs=len(entries),
+                direction=direction,
+                description=_describe(stage, direction, base_mean, hybrid_mean, checks),
+            )
+        )
     return rows, per_seed
 
 
-def _describe(stage: str, direction: str, base: float, hybrid: float, checks: Sequence[CheckResult]) -> str:
+def _describe(
+    stage: str, direction: str, base: float, hybrid: float, checks: Sequence[CheckResult]
+) -> str:
     receiver = "candidate" if direction == "fix" else "reference"
     text = f"{DIRECTIONS[direction]}: ARI {hybrid:.3f} vs {base:.3f} for the {receiver} alone"
     failing = [check for check in checks if check.stage == stage and check.status in FAILING]
@@ -303,7 +356,9 @@ def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
 
     config = config_from_args(args)
     if config.seed is not None:
-        msg = "harness attribute sets the seeds itself; use --seeds or --seed-list instead of --seed"
+        msg = (
+            "harness attribute sets the seeds itself; use --seeds or --seed-list instead of --seed"
+        )
         raise InputError(msg)
     cache_dir = args.cache_dir or cache_root()
     out_dir = args.out or Path("reports") / f"attribute-{_stamp()}"

@@ -11,7 +11,9 @@ from scipy import stats
 DEFAULT_CONFIDENCE = 0.95
 
 
-def mean_interval(values: Sequence[float], *, confidence: float = DEFAULT_CONFIDENCE) -> tuple[float, float, float]:
+def mean_interval(
+    values: Sequence[float], *, confidence: float = DEFAULT_CONFIDENCE
+) -> tuple[float, float, float]:
     """Return the mean of ``values`` and the bounds of its two-sided confidence interval.
 
     The interval is ``mean ± t(n - 1) · s / sqrt(n)`` with the sample standard
@@ -36,5 +38,9 @@ def mean_interval(values: Sequence[float], *, confidence: float = DEFAULT_CONFID
     mean = float(array.mean())
     if array.size == 1:
         return mean, math.nan, math.nan
-    half = float(stats.t.ppf(0.5 + confidence / 2, df=array.size - 1) * array.std(ddof=1) / math.sqrt(array.size))
+    half = float(
+        stats.t.ppf(0.5 + confidence / 2, df=array.size - 1)
+        * array.std(ddof=1)
+        / math.sqrt(array.size)
+    )
     return mean, mean - half, mean + half

@@ -29,7 +29,7 @@ from harness.calibrate.spread import (
 from harness.config import RunConfig
 from harness.contract.stages import STAGE_NAMES
 from harness.errors import InputError
-from harness.matrix.executor import ExecutorSettings, MatrixOutcome, run_matrix
+from harness.matrix.executor import ExecutorSettings, MatrixOutcome, run_matrix, seed_groups
 from harness.matrix.jobs import JobSpec
 from harness.matrix.plans import SidePlan, seeded_closure
 
@@ -56,11 +56,18 @@ def reference_plan(data_dir: Path, config: RunConfig, cache_dir: Path) -> SidePl
     from harness.sides import reference_implementation
 
     implementation = reference_implementation()
-    options = DiffOptions(data_dir=data_dir, candidate="reference", config=config, cache_dir=cache_dir)
+    options = DiffOptions(
+        data_dir=data_dir, candidate="reference", config=config, cache_dir=cache_dir
+    )
     root, _ = run_roots(options, config)
     return SidePlan(
-        implementation="reference", side="reference", config=config, data_dir=data_dir, root=root,
-        seeded=seeded_closure(implementation), provided=frozenset(implementation.provided_stages()),
+        implementation="reference",
+        side="reference",
+        config=config,
+        data_dir=data_dir,
+        root=root,
+        seeded=seeded_closure(implementation),
+        provided=frozenset(implementation.provided_stages()),
     )
 
 
@@ -127,17 +134,21 @@ def calibrate(
 
     plans = {Path(data): reference_plan(Path(data), config, cache_dir) for data in data_dirs}
     base_jobs = [
-        JobSpec(name=f"{data.name} reference base", steps=(plan.base_step(),),
-                tags={"slice": data.name, "role": "base"})
+        JobSpec(
+            name=f"{data.name} reference base",
+            steps=(plan.base_step(),),
+            tags={"slice": data.name, "role": "base"},
+        )
         for data, plan in plans.items()
     ]
     outcome = run_matrix(base_jobs, executor)
-    # On one machine each job pays for a fresh Python with torch and R, so one job runs
-    # every seed of a slice; on Slurm, every seed is a job of its own.
-    groups = [[seed] for seed in seeds] if executor.kind != "local" else [list(seeds)]
+    groups = seed_groups(seeds, executor)
     seed_jobs = [
-        JobSpec(name=_seed_job(data, group), steps=tuple(plan.seed_step(seed) for seed in group),
-                tags={"slice": data.name, "seeds": group})
+        JobSpec(
+            name=_seed_job(data, group),
+            steps=tuple(plan.seed_step(seed) for seed in group),
+            tags={"slice": data.name, "seeds": group},
+        )
         for data, plan in plans.items()
         if f"{data.name} reference base" in outcome.results
         for group in groups
@@ -146,18 +157,26 @@ def calibrate(
 
     calibrations: list[SliceCalibration] = []
     for data, plan in plans.items():
-        failures = [f.to_json() for f in outcome.failures.values() if f.name.startswith(f"{data.name} ")]
+        failures = [
+            f.to_json() for f in outcome.failures.values() if f.name.startswith(f"{data.name} ")
+        ]
         done = [seed for seed in seeds if _finished(outcome, data, seed, groups)]
         if len(done) < MIN_SEEDS:
-            logger.error("%s: only %d seed run(s) finished; no calibration written", data.name, len(done))
-            calibrations.append(SliceCalibration(data_dir=data, path=None, document=None, failures=failures))
+            logger.error(
+                "%s: only %d seed run(s) finished; no calibration written", data.name, len(done)
+            )
+            calibrations.append(
+                SliceCalibration(data_dir=data, path=None, document=None, failures=failures)
+            )
             continue
         document = _document(plan, done, outcome, margin=margin, failures=failures, command=command)
         path = out or calibration_path(cache_dir, data, config.preset)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, dumps_json(document))
         logger.info("%s: calibration written to %s", data.name, path)
-        calibrations.append(SliceCalibration(data_dir=data, path=path, document=document, failures=failures))
+        calibrations.append(
+            SliceCalibration(data_dir=data, path=path, document=document, failures=failures)
+        )
     return calibrations
 
 
@@ -172,10 +191,7 @@ def _document(
 ) -> dict[str, Any]:
     spreads = measure_spread({seed: seed_records(plan, seed) for seed in seeds})
     thresholds = derive_thresholds(spreads, margin=margin)
-    scores = {
-        str(seed): _scores(_seed_scores(outcome, plan, seed))
-        for seed in seeds
-    }
+    scores = {str(seed): _scores(_seed_scores(outcome, plan, seed)) for seed in seeds}
     return {
         "format": CALIBRATION_FORMAT,
         "format_version": CALIBRATION_VERSION,
@@ -195,7 +211,7 @@ def _document(
         "thresholds": thresholds,
         "defaults": default_thresholds(sorted(thresholds)),
         "failed_jobs": failures,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": list(command),
     }
 
@@ -205,20 +221,29 @@ def _seed_job(data: Path, group: Sequence[int]) -> str:
     return f"{data.name} reference seed{'s' if len(group) > 1 else ''} {seeds}"
 
 
-def _finished(outcome: MatrixOutcome, data: Path, seed: int, groups: Sequence[Sequence[int]]) -> bool:
+def _finished(
+    outcome: MatrixOutcome, data: Path, seed: int, groups: Sequence[Sequence[int]]
+) -> bool:
     group = next(group for group in groups if seed in group)
     return _seed_job(data, group) in outcome.results
 
 
 def _seed_scores(outcome: MatrixOutcome, plan: SidePlan, seed: int) -> Mapping[str, Any] | None:
     folder = str(plan.seed_root(seed))
-    return next((result.scores[folder] for result in outcome.results.values() if folder in result.scores), None)
+    return next(
+        (result.scores[folder] for result in outcome.results.values() if folder in result.scores),
+        None,
+    )
 
 
 def _scores(scores: Mapping[str, Any] | None) -> dict[str, Any] | None:
     if scores is None:
         return None
-    return {key: scores[key] for key in ("ari", "nmi", "ari_unrefined", "nmi_unrefined") if key in scores}
+    return {
+        key: scores[key]
+        for key in ("ari", "nmi", "ari_unrefined", "nmi_unrefined")
+        if key in scores
+    }
 
 
 def seeds_from_args(args: argparse.Namespace) -> list[int]:
@@ -255,7 +280,9 @@ def calibrate_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
 
     config = config_from_args(args)
     if config.seed is not None:
-        msg = "harness calibrate sets the seeds itself; use --seeds or --seed-list instead of --seed"
+        msg = (
+            "harness calibrate sets the seeds itself; use --seeds or --seed-list instead of --seed"
+        )
         raise InputError(msg)
     data_dirs = [resolve_data(path) for path in (args.data or [None])]
     cache_dir = args.cache_dir or cache_root()
@@ -281,7 +308,9 @@ def render_calibration(result: SliceCalibration, console: Any) -> None:
     from rich.table import Table
 
     if result.document is None:
-        console.print(f"{result.data_dir.name}: no calibration (too few seed runs finished)", markup=False)
+        console.print(
+            f"{result.data_dir.name}: no calibration (too few seed runs finished)", markup=False
+        )
     else:
         document = result.document
         table = Table(
@@ -292,11 +321,20 @@ def render_calibration(result: SliceCalibration, console: Any) -> None:
             table.add_column(column, justify="left" if column == "threshold" else "right")
         for key, value in document["thresholds"].items():
             spread = document["spread"][key]
-            table.add_row(key, f"{spread['min']:.4f}", f"{spread['mean']:.4f}", f"{spread['max']:.4f}",
-                          f"{value:.4f}", f"{document['defaults'][key]:.4g}")
+            table.add_row(
+                key,
+                f"{spread['min']:.4f}",
+                f"{spread['mean']:.4f}",
+                f"{spread['max']:.4f}",
+                f"{value:.4f}",
+                f"{document['defaults'][key]:.4g}",
+            )
         console.print(table)
-        aris = ", ".join(f"seed {seed}: {score['ari']:.3f}" for seed, score in document["scores"].items()
-                         if score and "ari" in score)
+        aris = ", ".join(
+            f"seed {seed}: {score['ari']:.3f}"
+            for seed, score in document["scores"].items()
+            if score and "ari" in score
+        )
         if aris:
             console.print(f"final ARI per seed: {aris}", markup=False)
         console.print(f"written to {result.path}", markup=False)

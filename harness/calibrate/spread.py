@@ -74,7 +74,10 @@ class Spread:
             "mean": float(array.mean()),
             "max": float(array.max()),
             "n_pairs": len(self.values),
-            "pairs": [{"seeds": list(pair), "value": value} for pair, value in zip(self.pairs, self.values, strict=True)],
+            "pairs": [
+                {"seeds": list(pair), "value": value}
+                for pair, value in zip(self.pairs, self.values, strict=True)
+            ],
         }
 
 
@@ -101,14 +104,22 @@ def measure_pair(
 
     context = DiffContext(reference=first, candidate=second, thresholds=ThresholdBook())
     values: dict[str, float] = {}
-    readers: tuple[tuple[Callable[..., list[CheckResult]], str, Callable[[CheckResult], Any]], ...] = (
+    readers: tuple[
+        tuple[Callable[..., list[CheckResult]], str, Callable[[CheckResult], Any]], ...
+    ] = (
         (check_embedding, "train.embedding:cka", lambda check: check.observed),
-        (check_embedding, "train.embedding:knn_overlap",
-         lambda check: check.details.get("knn_overlap", {}).get("observed")),
+        (
+            check_embedding,
+            "train.embedding:knn_overlap",
+            lambda check: check.details.get("knn_overlap", {}).get("observed"),
+        ),
         (check_domains, "cluster.domains:ari", lambda check: check.observed),
         (check_agreement, "refine.agreement:ari", lambda check: check.observed),
-        (check_ari, "metrics.ari:ari_gap",
-         lambda check: None if check.observed is None else abs(check.observed)),
+        (
+            check_ari,
+            "metrics.ari:ari_gap",
+            lambda check: None if check.observed is None else abs(check.observed),
+        ),
     )
     results: dict[Callable[..., list[CheckResult]], CheckResult] = {}
     for diagnosis, key, read in readers:
@@ -117,7 +128,9 @@ def measure_pair(
         check = results[diagnosis]
         value = read(check) if check.status not in ("error", "skip") else None
         if value is None or not np.isfinite(float(value)):
-            logger.warning("%s: no value between these seeds (%s: %s)", key, check.status, check.description)
+            logger.warning(
+                "%s: no value between these seeds (%s: %s)", key, check.status, check.description
+            )
             continue
         values[key] = float(value)
     return values
@@ -136,7 +149,9 @@ def measure_spread(runs: Mapping[int, Mapping[str, StageRecord]]) -> dict[str, S
     }
 
 
-def derive_thresholds(spreads: Mapping[str, Spread], *, margin: float = DEFAULT_MARGIN) -> dict[str, float]:
+def derive_thresholds(
+    spreads: Mapping[str, Spread], *, margin: float = DEFAULT_MARGIN
+) -> dict[str, float]:
     """Turn each measure's spread into a threshold (see the module's rule)."""
     thresholds: dict[str, float] = {}
     for key, spread in spreads.items():

@@ -4,7 +4,7 @@ The executor is submitit's: ``local`` starts each job as a child process on
 this machine and ``slurm`` submits it to a Slurm queue. Every job writes its own stdout and
 stderr logs under the jobs folder. A job that raises is reported with its
 error and the path of its log; it is submitted again only when ``retries``
-asks for it.
+requests it.
 
 submitit's local executor starts every submitted job at once, so jobs are
 submitted in a window of at most ``max_parallel`` running jobs.
@@ -39,7 +39,7 @@ ERROR_TAIL_CHARS = 4000
 
 @dataclass(frozen=True)
 class ExecutorSettings:
-    """How matrix jobs are executed.
+    """Settings of the executor that runs matrix jobs.
 
     Attributes
     ----------
@@ -99,7 +99,7 @@ class JobFailure:
     error
         The exception text (the tail of the traceback for child processes).
     stdout, stderr
-        Paths of the job's log files .
+        Paths of the job's log files.
     attempts
         How many times the job was submitted.
     """
@@ -137,6 +137,18 @@ class MatrixOutcome:
         """Add ``other``'s results and failures to this outcome."""
         self.results.update(other.results)
         self.failures.update(other.failures)
+
+
+def seed_groups(seeds: Sequence[int], settings: ExecutorSettings) -> list[list[int]]:
+    """Split ``seeds`` into the groups that one job each runs.
+
+    A local job starts a fresh Python that imports torch and R, which costs more
+    than a seed's training on a small slice. So the local executor runs all seeds
+    in one job, and Slurm runs each seed as a job of its own.
+    """
+    if settings.kind == "local":
+        return [list(seeds)]
+    return [[seed] for seed in seeds]
 
 
 def make_executor(settings: ExecutorSettings, *, name: str = "harness") -> Any:
@@ -195,15 +207,22 @@ def run_matrix(
         if not pending:
             break
         if round_index:
-            logger.info("retrying %d failed job(s): %s", len(pending), ", ".join(j.name for j in pending))
+            logger.info(
+                "retrying %d failed job(s): %s", len(pending), ", ".join(j.name for j in pending)
+            )
         failed = _run_window(pending, settings, function, attempts, outcome)
         pending = [job for job in jobs if job.name in failed]
         for job in pending:
             if round_index < settings.retries:
                 outcome.failures.pop(job.name, None)
     for failure in outcome.failures.values():
-        logger.error("job %s failed after %d attempt(s): %s (log: %s)", failure.name,
-                     failure.attempts, _last_line(failure.error), failure.stderr)
+        logger.error(
+            "job %s failed after %d attempt(s): %s (log: %s)",
+            failure.name,
+            failure.attempts,
+            _last_line(failure.error),
+            failure.stderr,
+        )
     return outcome
 
 
@@ -235,7 +254,9 @@ def _run_window(
             except Exception as error:  # noqa: BLE001 - every failure is reported with its log
                 outcome.failures[job.name] = _failure(job, handle, error, attempts[job.name])
                 failed.add(job.name)
-                logger.warning("job %s failed: %s", job.name, _last_line(outcome.failures[job.name].error))
+                logger.warning(
+                    "job %s failed: %s", job.name, _last_line(outcome.failures[job.name].error)
+                )
                 continue
             outcome.results[job.name] = result
             logger.info("job %s finished in %.1f s", job.name, result.wall_s)
@@ -251,7 +272,11 @@ def _failure(job: JobSpec, handle: Any, error: BaseException, attempts: int) -> 
     if not text or type(error).__name__ != "FailedJobError":
         text = f"{type(error).__name__}: {text}"
     return JobFailure(
-        name=job.name, error=text[-ERROR_TAIL_CHARS:], stdout=stdout, stderr=stderr, attempts=attempts
+        name=job.name,
+        error=text[-ERROR_TAIL_CHARS:],
+        stdout=stdout,
+        stderr=stderr,
+        attempts=attempts,
     )
 
 

@@ -88,7 +88,7 @@ class JobResult:
         ``"<out_dir>:<stage>"`` of every stage computed or reused from the cache.
     scores
         Run folder (a step's ``out_dir``) to its ``metrics/scores`` JSON, for
-        every step folder that holds a metrics stage.
+        every step folder that contains a metrics stage.
     wall_s
         Wall time of the job in seconds.
     """
@@ -110,8 +110,8 @@ class JobResult:
 def run_job(job: JobSpec) -> JobResult:
     """Execute ``job``'s steps in order and return its result.
 
-    This is the function the executor runs in a worker process; it raises
-    whatever a stage raises, and the executor reports it with the job's log.
+    The executor runs this function in a worker process. It raises whatever a
+    stage raises, and the executor reports that error with the job's log.
     """
     from harness.artifacts.store import RunStore
     from harness.config import RunConfig
@@ -126,17 +126,30 @@ def run_job(job: JobSpec) -> JobResult:
     reused: list[str] = []
     for step in job.steps:
         implementation = (
-            reference_implementation() if step.implementation == "reference"
+            reference_implementation()
+            if step.implementation == "reference"
             else candidate_implementation(step.implementation)
         )
         config = RunConfig(**dict(step.config))
-        inputs_from = {stage: _open_fed(RunStore(Path(folder)), stage, job=job.name)
-                       for stage, folder in step.feeds.items()}
-        logger.info("%s: %s stages %s into %s", job.name, step.implementation,
-                    ", ".join(step.stages), step.out_dir)
+        inputs_from = {
+            stage: _open_fed(RunStore(Path(folder)), stage, job=job.name)
+            for stage, folder in step.feeds.items()
+        }
+        logger.info(
+            "%s: %s stages %s into %s",
+            job.name,
+            step.implementation,
+            ", ".join(step.stages),
+            step.out_dir,
+        )
         outcome = run_side(
-            implementation, side=step.side, out_dir=Path(step.out_dir), config=config,
-            stages=list(step.stages), data_dir=Path(step.data_dir), inputs_from=inputs_from,
+            implementation,
+            side=step.side,
+            out_dir=Path(step.out_dir),
+            config=config,
+            stages=list(step.stages),
+            data_dir=Path(step.data_dir),
+            inputs_from=inputs_from,
         )
         computed.extend(f"{step.out_dir}:{stage}" for stage in outcome.computed)
         reused.extend(f"{step.out_dir}:{stage}" for stage in outcome.reused)

@@ -41,7 +41,7 @@ def seeded_closure(implementation: Implementation) -> frozenset[str]:
 
 @dataclass(frozen=True)
 class SidePlan:
-    """Where one side's runs of one slice live, at its base seed and at other seeds.
+    """Run folders of one side on one slice, at its base seed and at other seeds.
 
     Attributes
     ----------
@@ -82,7 +82,7 @@ class SidePlan:
         return self.root.parent / f"{self.root.name}-seed{seed}"
 
     def folder_of(self, stage: str, seed: int | None) -> Path:
-        """Return the run folder that holds ``stage`` of the run at ``seed`` (``None``: base run)."""
+        """Return the run folder that contains ``stage`` of the run at ``seed`` (``None``: base run)."""
         if stage not in self.provided and self.fallback is not None:
             return self.fallback.folder_of(stage, seed)
         if seed is not None and stage in self.seeded:
@@ -101,7 +101,9 @@ class SidePlan:
         feeds = {stage: str(self.folder_of(stage, seed)) for stage in _reads(chosen)}
         return self._step(self.seed_config(seed), self.seed_root(seed), chosen, feeds)
 
-    def _step(self, config: RunConfig, out_dir: Path, stages: list[str], feeds: Mapping[str, str]) -> Step:
+    def _step(
+        self, config: RunConfig, out_dir: Path, stages: list[str], feeds: Mapping[str, str]
+    ) -> Step:
         return Step(
             implementation=self.implementation,
             side=self.side,
@@ -152,7 +154,9 @@ class Hybrid:
         stages = self._downstream(seeded=False)
         if stages:
             feeds = self._feeds(stages, seed=None)
-            steps.append(self.receiver._step(self.receiver.config, self.folder / "base", stages, feeds))
+            steps.append(
+                self.receiver._step(self.receiver.config, self.folder / "base", stages, feeds)
+            )
         return steps
 
     def seed_steps(self, seed: int) -> list[Step]:
@@ -161,7 +165,9 @@ class Hybrid:
         stages = self._downstream(seeded=True)
         feeds = self._feeds(stages, seed=seed)
         steps.append(
-            self.receiver._step(self.receiver.seed_config(seed), self.seed_root(seed), stages, feeds)
+            self.receiver._step(
+                self.receiver.seed_config(seed), self.seed_root(seed), stages, feeds
+            )
         )
         return steps
 
@@ -171,14 +177,21 @@ class Hybrid:
 
     def _donor_step(self, seed: int | None) -> Step:
         donor_seed = seed if self.per_seed else None
-        feeds = {read: str(self.receiver.folder_of(read, donor_seed)) for read in _reads([self.stage])}
-        config = self.donor.seed_config(seed) if seed is not None and self.per_seed else self.donor.config
+        feeds = {
+            read: str(self.receiver.folder_of(read, donor_seed)) for read in _reads([self.stage])
+        }
+        config = (
+            self.donor.seed_config(seed)
+            if seed is not None and self.per_seed
+            else self.donor.config
+        )
         root = self.donor_root(seed if seed is not None else 0)
         return self.donor._step(config, root, [self.stage], feeds)
 
     def _downstream(self, *, seeded: bool) -> list[str]:
         return [
-            spec.name for spec in downstream_of(self.stage)
+            spec.name
+            for spec in downstream_of(self.stage)
             if spec.name in self.receiver.provided and (spec.name in self.receiver.seeded) == seeded
         ]
 

@@ -22,8 +22,13 @@ SWAPPABLE = {"patches", "genes", "train", "cluster", "refine"}
 def check(stage, status, *, origin=None):
     details = {} if origin is None else {"origin": origin}
     result = CheckResult.judged(
-        check_id=f"{stage}.x", stage=stage, artifact="a", metric="m", observed=1.0,
-        threshold=Threshold(0.5, "max"), details=details,
+        check_id=f"{stage}.x",
+        stage=stage,
+        artifact="a",
+        metric="m",
+        observed=1.0,
+        threshold=Threshold(0.5, "max"),
+        details=details,
     )
     return dataclasses.replace(result, status=status)
 
@@ -40,13 +45,17 @@ def test_interval_matches_student_t():
 def test_single_seed_has_unknown_bounds():
     mean, low, high = mean_interval([0.25])
     assert mean == 0.25
-    assert math.isnan(low) and math.isnan(high)
+    assert math.isnan(low)
+    assert math.isnan(high)
 
 
-@pytest.mark.parametrize(("values", "confidence", "message"), [
-    ([0.1, float("nan")], 0.95, "finite"),
-    ([0.1, 0.2], 1.0, "strictly between 0 and 1"),
-])
+@pytest.mark.parametrize(
+    ("values", "confidence", "message"),
+    [
+        ([0.1, float("nan")], 0.95, "finite"),
+        ([0.1, 0.2], 1.0, "strictly between 0 and 1"),
+    ],
+)
 def test_bad_interval_input_is_named(values, confidence, message):
     with pytest.raises(ValueError, match=message):
         mean_interval(values, confidence=confidence)
@@ -57,8 +66,10 @@ def test_bad_interval_input_is_named(values, confidence, message):
 def test_interval_brackets_mean_and_widens_with_confidence(values):
     mean, low, high = mean_interval(values, confidence=0.9)
     _, wide_low, wide_high = mean_interval(values, confidence=0.99)
-    assert low <= mean + 1e-12 and mean <= high + 1e-12
-    assert wide_low <= low + 1e-12 and high <= wide_high + 1e-12
+    assert low <= mean + 1e-12
+    assert mean <= high + 1e-12
+    assert wide_low <= low + 1e-12
+    assert high <= wide_high + 1e-12
 
 
 def test_inherited_and_passing_stages_are_not_swapped():
@@ -79,13 +90,20 @@ def rows():
         AttributionRow("genes", 0.08, 0.02, 0.14, n_runs=3, direction="fix"),
         AttributionRow("patches", 0.25, 0.20, 0.30, n_runs=3, direction="fix"),
         AttributionRow("patches", -0.30, -0.35, -0.25, n_runs=3, direction="break"),
-        AttributionRow("cluster", float("nan"), float("nan"), float("nan"), n_runs=0, direction="fix"),
+        AttributionRow(
+            "cluster", float("nan"), float("nan"), float("nan"), n_runs=0, direction="fix"
+        ),
     ]
 
 
 def test_ranking_puts_fixes_first_by_size():
     ranked = [(row.factor, row.direction) for row in rank_attribution(rows())]
-    assert ranked == [("patches", "fix"), ("genes", "fix"), ("cluster", "fix"), ("patches", "break")]
+    assert ranked == [
+        ("patches", "fix"),
+        ("genes", "fix"),
+        ("cluster", "fix"),
+        ("patches", "break"),
+    ]
 
 
 def test_direction_survives_json_round_trip():
@@ -95,7 +113,8 @@ def test_direction_survives_json_round_trip():
 
 def test_attribution_chart_drawn_without_nan_rows():
     figure = attribution_figure(rows())
-    assert figure.png is not None and figure.png.startswith(b"\x89PNG")
+    assert figure.png is not None
+    assert figure.png.startswith(b"\x89PNG")
     assert "confidence" in figure.note
     empty = attribution_figure([rows()[3]])
     assert empty.png is None

@@ -27,13 +27,16 @@ LAYERS = np.repeat(np.array(["L1", "L2", "L3", "WM"]), N_SPOTS // 4)
 
 
 def run(tmp_path, name, *, emb, domains, refined, ari):
-    return write_side(tmp_path / name, {
-        "load": load_stage(NAMES, SPATIAL, labels=LAYERS),
-        "train": {"emb": emb, "loss": np.linspace(3.0, 1.0, 10), "config": {}},
-        "cluster": {"domains": domains, "backend": {"algorithm": "mclust"}, "config": {}},
-        "refine": {"refined": refined, "config": {}},
-        "metrics": {"scores": {"ari": ari, "nmi": ari}, "config": {}},
-    })
+    return write_side(
+        tmp_path / name,
+        {
+            "load": load_stage(NAMES, SPATIAL, labels=LAYERS),
+            "train": {"emb": emb, "loss": np.linspace(3.0, 1.0, 10), "config": {}},
+            "cluster": {"domains": domains, "backend": {"algorithm": "mclust"}, "config": {}},
+            "refine": {"refined": refined, "config": {}},
+            "metrics": {"scores": {"ari": ari, "nmi": ari}, "config": {}},
+        },
+    )
 
 
 def embedding(seed):

@@ -23,8 +23,14 @@ def answer(job: JobSpec) -> JobResult:
         Path(marker).write_text("failed once", encoding="utf-8")
         msg = "planted first-attempt failure"
         raise RuntimeError(msg)
-    return JobResult(name=job.name, tags=dict(job.tags), computed=(), reused=(),
-                     scores={"run": {"ari": 0.5}}, wall_s=0.0)
+    return JobResult(
+        name=job.name,
+        tags=dict(job.tags),
+        computed=(),
+        reused=(),
+        scores={"run": {"ari": 0.5}},
+        wall_s=0.0,
+    )
 
 
 def local(tmp_path: Path, **options) -> ExecutorSettings:
@@ -46,16 +52,20 @@ def test_failed_job_reported_with_error_and_log(tmp_path):
 
 def test_failed_job_is_not_retried_by_default(tmp_path):
     marker = tmp_path / "marker"
-    outcome = run_matrix([JobSpec("flaky", (), tags={"fail_once": str(marker)})], local(tmp_path),
-                         function=answer)
+    outcome = run_matrix(
+        [JobSpec("flaky", (), tags={"fail_once": str(marker)})], local(tmp_path), function=answer
+    )
     assert outcome.failures["flaky"].attempts == 1
     assert "planted first-attempt failure" in outcome.failures["flaky"].error
 
 
 def test_retry_on_request_recovers_flaky_job(tmp_path):
     marker = tmp_path / "marker"
-    outcome = run_matrix([JobSpec("flaky", (), tags={"fail_once": str(marker)})],
-                         local(tmp_path, retries=1), function=answer)
+    outcome = run_matrix(
+        [JobSpec("flaky", (), tags={"fail_once": str(marker)})],
+        local(tmp_path, retries=1),
+        function=answer,
+    )
     assert outcome.ok
     assert list(outcome.results) == ["flaky"]
 
@@ -83,12 +93,20 @@ def test_bad_executor_settings_name_the_option(options, message):
 def test_real_side_run_through_local_executor(tmp_path):
     data = write_synthetic_slice(tmp_path / "slice", n_spots=120, seed=3, n_genes=300)
     step = Step(
-        implementation="reference", side="reference", config=RunConfig(preset="quick").to_dict(),
-        data_dir=str(data), out_dir=str(tmp_path / "run"), stages=("load", "genes", "graph"),
+        implementation="reference",
+        side="reference",
+        config=RunConfig(preset="quick").to_dict(),
+        data_dir=str(data),
+        out_dir=str(tmp_path / "run"),
+        stages=("load", "genes", "graph"),
     )
     broken = Step(
-        implementation="reference", side="reference", config=RunConfig(preset="quick").to_dict(),
-        data_dir=str(tmp_path / "missing"), out_dir=str(tmp_path / "broken"), stages=("load",),
+        implementation="reference",
+        side="reference",
+        config=RunConfig(preset="quick").to_dict(),
+        data_dir=str(tmp_path / "missing"),
+        out_dir=str(tmp_path / "broken"),
+        stages=("load",),
     )
     outcome = run_matrix(
         [JobSpec("graph", (step,)), JobSpec("missing data", (broken,))],

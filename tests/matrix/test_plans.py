@@ -18,11 +18,20 @@ class Undeclared:
     name = "undeclared"
 
 
-def plan(side: str, root: Path, *, seeded=MODEL_STAGES, provided=frozenset(STAGE_NAMES), fallback=None):
+def plan(
+    side: str, root: Path, *, seeded=MODEL_STAGES, provided=frozenset(STAGE_NAMES), fallback=None
+):
     return SidePlan(
-        implementation="reference" if side == "reference" else "legacy", side=side,
-        config=RunConfig(preset="quick", options={} if side == "reference" else {"candidate": "legacy"}),
-        data_dir=Path("/data/slice"), root=root, seeded=seeded, provided=provided, fallback=fallback,
+        implementation="reference" if side == "reference" else "legacy",
+        side=side,
+        config=RunConfig(
+            preset="quick", options={} if side == "reference" else {"candidate": "legacy"}
+        ),
+        data_dir=Path("/data/slice"),
+        root=root,
+        seeded=seeded,
+        provided=provided,
+        fallback=fallback,
     )
 
 
@@ -47,8 +56,12 @@ def test_seed_step_recomputes_only_seeded_stages(tmp_path):
 
 def test_unprovided_stage_is_fed_from_fallback(tmp_path):
     reference = plan("reference", tmp_path / "ref")
-    partial = plan("candidate", tmp_path / "cand", provided=frozenset(STAGE_NAMES) - {"graph"},
-                   fallback=reference)
+    partial = plan(
+        "candidate",
+        tmp_path / "cand",
+        provided=frozenset(STAGE_NAMES) - {"graph"},
+        fallback=reference,
+    )
     assert partial.folder_of("graph", 2) == tmp_path / "ref"
     assert partial.folder_of("train", 2) == tmp_path / "cand-seed2"
     assert "graph" not in partial.base_step().stages
@@ -65,8 +78,13 @@ def test_patches_swap_shares_image_stages_across_seeds(tmp_path):
     assert donor.stages == ("patches",)
     assert donor.feeds == {"load": str(tmp_path / "cand")}
     assert shared.implementation == "legacy"
-    assert shared.stages == ("patch_filter", "image_features", "image_embedding",
-                             "edge_probabilities", "pseudo_labels")
+    assert shared.stages == (
+        "patch_filter",
+        "image_features",
+        "image_embedding",
+        "edge_probabilities",
+        "pseudo_labels",
+    )
     assert shared.feeds["patches"] == donor.out_dir
     [seeded] = hybrid.seed_steps(1)
     assert seeded.stages == ("train", "cluster", "refine", "metrics")

@@ -149,12 +149,14 @@ def sample_report(**overrides) -> DiffReport:
 def sample_attribution() -> list[AttributionRow]:
     """Return three attribution rows, not in rank order."""
     return [
-        AttributionRow("graph", mean_delta_ari=-0.05, ci_low=-0.08, ci_high=-0.02, n_runs=5),
+        AttributionRow("graph", mean_delta_ari=-0.05, ci_low=-0.08, ci_high=-0.02, n_runs=5,
+                       direction="break"),
         AttributionRow(
             "patches", mean_delta_ari=-0.31, ci_low=-0.35, ci_high=-0.27, n_runs=5,
-            description="window centres",
+            description="window centres", direction="fix",
         ),
-        AttributionRow("train", mean_delta_ari=0.12, ci_low=0.01, ci_high=0.2, n_runs=5),
+        AttributionRow("train", mean_delta_ari=0.12, ci_low=0.01, ci_high=0.2, n_runs=5,
+                       direction="fix"),
     ]
 
 

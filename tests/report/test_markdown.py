@@ -68,7 +68,7 @@ def test_markdown_lists_provenance_and_not_provided() -> None:
 def test_markdown_attribution_ranked() -> None:
     text = render_markdown(sample_report(attribution=sample_attribution()))
 
-    assert "| 1 | patches | -0.310 | [-0.350, -0.270] | 5 | window centres |" in text
+    assert "| 1 | patches | fix | -0.310 | [-0.350, -0.270] | 5 | window centres |" in text
     assert text.index("| 2 | train |") < text.index("| 3 | graph |")
 
 

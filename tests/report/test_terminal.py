@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from pathlib import Path
@@ -91,3 +92,21 @@ def test_terminal_without_checks() -> None:
     assert "no checks" in text
     assert "First divergence: none" in text
     assert "Exit code" not in text
+
+
+def test_terminal_footer_lists_calibrated_thresholds() -> None:
+    report = sample_report()
+    target = next(check for check in report.checks if check.threshold is not None)
+    calibrated = dataclasses.replace(
+        target.threshold, value=0.75, source="calibration"
+    )
+    checks = [check.rejudge(calibrated) if check is target else check for check in report.checks]
+    report = dataclasses.replace(report, checks=checks, settings={"calibration": "/c/151673.json"})
+
+    text = render_text(report, width=200)
+
+    assert (
+        f"Thresholds from calibration (/c/151673.json): {target.check_id} {target.metric}=0.75"
+        in text
+    )
+    assert "Thresholds from calibration" not in render_text(sample_report(), width=200)

@@ -237,30 +237,41 @@ def _run_window(
     queue = list(jobs)
     running: list[tuple[JobSpec, Any]] = []
     failed: set[str] = set()
-    while queue or running:
-        while queue and len(running) < settings.max_parallel:
-            job = queue.pop(0)
-            attempts[job.name] = attempts.get(job.name, 0) + 1
-            logger.info("submitting job %s (attempt %d)", job.name, attempts[job.name])
-            running.append((job, executor.submit(function, job)))
-        finished = [(job, handle) for job, handle in running if handle.done()]
-        if not finished:
-            time.sleep(POLL_INTERVAL_S)
-            continue
-        for job, handle in finished:
-            running.remove((job, handle))
-            try:
-                result = handle.result()
-            except Exception as error:  # noqa: BLE001 - every failure is reported with its log
-                outcome.failures[job.name] = _failure(job, handle, error, attempts[job.name])
-                failed.add(job.name)
-                logger.warning(
-                    "job %s failed: %s", job.name, _last_line(outcome.failures[job.name].error)
-                )
+    try:
+        while queue or running:
+            while queue and len(running) < settings.max_parallel:
+                job = queue.pop(0)
+                attempts[job.name] = attempts.get(job.name, 0) + 1
+                logger.info("submitting job %s (attempt %d)", job.name, attempts[job.name])
+                running.append((job, executor.submit(function, job)))
+            finished = [(job, handle) for job, handle in running if handle.done()]
+            if not finished:
+                time.sleep(POLL_INTERVAL_S)
                 continue
-            outcome.results[job.name] = result
-            logger.info("job %s finished in %.1f s", job.name, result.wall_s)
+            for job, handle in finished:
+                running.remove((job, handle))
+                _collect(job, handle, attempts, outcome, failed)
+    except BaseException:
+        # Interrupted (Ctrl-C) or broken: stop the jobs still running rather than orphan them.
+        for job, handle in running:
+            logger.warning("cancelling job %s", job.name)
+            handle.cancel(check=False)
+        raise
     return failed
+
+
+def _collect(
+    job: JobSpec, handle: Any, attempts: dict[str, int], outcome: MatrixOutcome, failed: set[str]
+) -> None:
+    try:
+        result = handle.result()
+    except Exception as error:  # noqa: BLE001 - every failure is reported with its log
+        outcome.failures[job.name] = _failure(job, handle, error, attempts[job.name])
+        failed.add(job.name)
+        logger.warning("job %s failed: %s", job.name, _last_line(outcome.failures[job.name].error))
+        return
+    outcome.results[job.name] = result
+    logger.info("job %s finished in %.1f s", job.name, result.wall_s)
 
 
 def _failure(job: JobSpec, handle: Any, error: BaseException, attempts: int) -> JobFailure:

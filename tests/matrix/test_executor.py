@@ -123,3 +123,35 @@ def test_real_side_run_through_local_executor(tmp_path):
     again = run_job(JobSpec("graph again", (step,)))
     assert again.computed == ()
     assert len(again.reused) == 3
+
+
+def sleep_long(job: JobSpec) -> JobResult:
+    """Sleep far longer than any test runs."""
+    import time
+
+    time.sleep(600)
+    return answer(job)
+
+
+def test_interrupt_cancels_running_jobs(tmp_path, monkeypatch):
+    import time
+
+    import psutil
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("harness.matrix.executor.time.sleep", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_matrix([JobSpec("sleeper", ())], local(tmp_path), function=sleep_long)
+    monkeypatch.undo()
+
+    jobs_dir = str(tmp_path / "jobs")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        alive = [p for p in psutil.process_iter(["cmdline"])
+                 if any(jobs_dir in part for part in (p.info["cmdline"] or []))]
+        if not alive:
+            break
+        time.sleep(0.5)
+    assert alive == []

@@ -110,3 +110,17 @@ def test_terminal_footer_lists_calibrated_thresholds() -> None:
         in text
     )
     assert "Thresholds from calibration" not in render_text(sample_report(), width=200)
+
+
+def test_forced_failure_cell_explains_passing_number() -> None:
+    from harness.compare.result import CheckResult, Threshold
+    from harness.report._format import observed_vs_threshold
+
+    check = CheckResult.judged(
+        check_id="patches.window", stage="patches", artifact="boxes", metric="side_ratio",
+        observed=0.0, threshold=Threshold(1e-9, "max"),
+        forced_failure="candidate resizes windows to 224 px, the reference to 512 px",
+    )
+
+    assert check.status == "fail"
+    assert observed_vs_threshold(check) == "0 <= 1e-09, fails for another reason"

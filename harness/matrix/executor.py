@@ -13,8 +13,10 @@ submitted in a window of at most ``max_parallel`` running jobs.
 from __future__ import annotations
 
 import logging
+import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -243,7 +245,8 @@ def _run_window(
                 job = queue.pop(0)
                 attempts[job.name] = attempts.get(job.name, 0) + 1
                 logger.info("submitting job %s (attempt %d)", job.name, attempts[job.name])
-                running.append((job, executor.submit(function, job)))
+                with startup_library_path():
+                    running.append((job, executor.submit(function, job)))
             finished = [(job, handle) for job, handle in running if handle.done()]
             if not finished:
                 time.sleep(POLL_INTERVAL_S)
@@ -258,6 +261,30 @@ def _run_window(
             handle.cancel(check=False)
         raise
     return failed
+
+
+@contextmanager
+def startup_library_path() -> Iterator[None]:
+    """Set ``LD_LIBRARY_PATH`` to its value at startup while a job is submitted.
+
+    See :data:`harness.STARTUP_LIBRARY_PATH`: an embedded R in this process
+    changes the path, and jobs inherit the environment at submission.
+    """
+    from harness import STARTUP_LIBRARY_PATH
+
+    current = os.environ.get("LD_LIBRARY_PATH")
+    _set_library_path(STARTUP_LIBRARY_PATH)
+    try:
+        yield
+    finally:
+        _set_library_path(current)
+
+
+def _set_library_path(value: str | None) -> None:
+    if value is None:
+        os.environ.pop("LD_LIBRARY_PATH", None)
+    else:
+        os.environ["LD_LIBRARY_PATH"] = value
 
 
 def _collect(

@@ -155,3 +155,27 @@ def test_interrupt_cancels_running_jobs(tmp_path, monkeypatch):
             break
         time.sleep(0.5)
     assert alive == []
+
+
+def library_path(job: JobSpec) -> JobResult:
+    """Return the job's LD_LIBRARY_PATH in its scores."""
+    import os
+
+    return JobResult(name=job.name, tags={}, computed=(), reused=(), wall_s=0.0,
+                     scores={"env": {"path": os.environ.get("LD_LIBRARY_PATH")}})
+
+
+def test_jobs_start_with_startup_library_path(tmp_path, monkeypatch):
+    import os
+
+    import harness
+
+    # What starting R through rpy2 does to this process's environment.
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/usr/lib/R/lib:/usr/lib/x86_64-linux-gnu")
+    outcome = run_matrix([JobSpec("env", ())], local(tmp_path), function=library_path)
+
+    inherited = outcome.results["env"].scores["env"]["path"] or ""
+    assert "/usr/lib/R/lib" not in inherited
+    assert "/usr/lib/x86_64-linux-gnu" not in (harness.STARTUP_LIBRARY_PATH or "")
+    assert "/usr/lib/x86_64-linux-gnu" not in inherited
+    assert os.environ["LD_LIBRARY_PATH"] == "/usr/lib/R/lib:/usr/lib/x86_64-linux-gnu"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import traceback
 from collections.abc import Sequence
@@ -309,6 +310,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(verbose=args.verbose)
+    # SIGTERM (kill, a Slurm or CI timeout) exits through SystemExit, so running matrix
+    # jobs are cancelled and partly written files are cleaned up as on Ctrl-C.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     handlers = {
         "synth": _cmd_synth,
         "run": _cmd_run,
@@ -329,6 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         print("internal error: this is a bug in the harness; please report it", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _cmd_synth(args: argparse.Namespace) -> int:

@@ -82,7 +82,8 @@ DEFAULT_FULL_SIZES = (400, 2000)
 DEFAULT_STAGE_SIZES = (5000, 20000, 50000)
 DEFAULT_CANDIDATES = ("strict", "legacy")
 # Largest full-pipeline slice on which candidates after the first also run.
-# A full cold diff of 2000 spots takes about 12 minutes on a 2-core machine.
+# A full cold diff of 2000 spots took 12 minutes (710 s) on the 2-core machine
+# of docs/benchmarks.md, so a second one would push the default run past 35 minutes.
 DEFAULT_OTHER_CANDIDATES_MAX_SPOTS = 400
 PRESET = "quick"
 DEVICE = "cpu"
@@ -167,6 +168,7 @@ class DiffMeasurement:
     pipeline_s: float
     overhead_s: float
     ratio: float | None
+    ratio_chained: float | None
     store_overhead_s: float | None
     compare_s: float | None
     rss_start_mib: float | None
@@ -396,12 +398,15 @@ def summarise(
     The overhead splits into three parts. Store and cache is capture minus the
     chained stages: cache keys, the data-folder digest, output validation,
     writing and hashing artifacts. Compare is judge minus the isolated stages.
-    Reports is building the report plus writing its files.
+    Reports is building the report plus writing its files. ``ratio_chained``
+    leaves the isolated reruns out of the pipeline time, so it compares the
+    diff with running each pipeline once.
     """
     reference_s = sum(stage_seconds.get("reference", {}).values())
     candidate_s = sum(stage_seconds.get("candidate", {}).values())
     isolated_s = sum(stage_seconds.get("isolated", {}).values())
     pipeline_s = reference_s + candidate_s + isolated_s
+    chained_s = reference_s + candidate_s
     capture_s = judge_s = report_s = store_s = compare_s = None
     if phase_seconds is not None:
         capture_s = phase_seconds.get("capture", 0.0)
@@ -427,6 +432,7 @@ def summarise(
         pipeline_s=pipeline_s,
         overhead_s=diff_s - pipeline_s,
         ratio=diff_s / pipeline_s if pipeline_s > 0 else None,
+        ratio_chained=diff_s / chained_s if chained_s > 0 else None,
         store_overhead_s=store_s,
         compare_s=compare_s,
         rss_start_mib=None,
@@ -603,7 +609,7 @@ def finished_diff_overhead(report_dir: Path, wall_s: float) -> DiffMeasurement:
     )
     measurement = summarise(
         label="finished-diff",
-        slice_name=report.data.library_id or str(report.data.path),
+        slice_name=f"{report.data.library_id or report.data.path} (finished diff)",
         n_spots=report.data.n_spots or 0,
         candidate=str(report.settings.get("candidate")),
         stages=_stage_span(report.stages_compared),
@@ -652,20 +658,37 @@ def _load(measurement: DiffMeasurement) -> str:
 def overhead_table(rows: Sequence[DiffMeasurement]) -> str:
     """Format the cold diffs (and a finished one) as a Markdown table of overhead."""
     lines = [
-        "| slice | spots kept | candidate | stages | diff (s) | pipelines (s) | overhead (s) "
-        "| diff / pipelines | store and cache (s) | compare (s) | reports (s) | peak RSS (MiB) "
-        "| load 1 min |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| slice | spots kept | candidate | stages | diff (s) | pipelines (s) "
+        "| of which isolated (s) | overhead (s) | diff / pipelines | diff / chained pipelines "
+        "| peak RSS (MiB) | load 1 min |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for row in rows:
         if row.cache == "warm":
             continue
         lines.append(
             f"| {row.slice} | {row.n_spots_kept} | {row.candidate} | {row.stages} "
-            f"| {row.diff_s:.1f} | {row.pipeline_s:.1f} | {row.overhead_s:.1f} "
-            f"| {_number(row.ratio, 2)} | {_number(row.store_overhead_s)} "
-            f"| {_number(row.compare_s)} "
-            f"| {_number(row.report_s)} | {_number(row.rss_peak_mib, 0)} | {_load(row)} |"
+            f"| {row.diff_s:.1f} | {row.pipeline_s:.1f} | {row.pipeline_isolated_s:.1f} "
+            f"| {row.overhead_s:.1f} | {_number(row.ratio, 2)} | {_number(row.ratio_chained, 2)} "
+            f"| {_number(row.rss_peak_mib, 0)} | {_load(row)} |"
+        )
+    return "\n".join(lines)
+
+
+def breakdown_table(rows: Sequence[DiffMeasurement]) -> str:
+    """Format the overhead of each measured cold diff split by phase as a Markdown table."""
+    lines = [
+        "| slice | candidate | stages | overhead (s) | store and cache (s) | compare (s) "
+        "| reports (s) |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+    for row in rows:
+        if row.cache != "cold":
+            continue
+        lines.append(
+            f"| {row.slice} | {row.candidate} | {row.stages} | {row.overhead_s:.1f} "
+            f"| {_number(row.store_overhead_s)} | {_number(row.compare_s)} "
+            f"| {_number(row.report_s)} |"
         )
     return "\n".join(lines)
 
@@ -770,7 +793,7 @@ def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the measurements and print the machine and two Markdown tables."""
+    """Run the measurements and print the machine and three Markdown tables."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     for noisy in ("reference", "harness", "candidate"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -804,8 +827,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     machine = describe_machine()
     print(json.dumps(machine, indent=2))
     print(overhead_table(rows))
-    print()
-    print(cached_table(rows))
+    if plans:
+        print()
+        print(breakdown_table(rows))
+        print()
+        print(cached_table(rows))
     if arguments.json is not None:
         record = {
             "date_utc_start": started_utc,

@@ -5,8 +5,10 @@ device ``cpu``, encoders with random initialisation because no weights file is
 needed) on a synthetic slice, in its own new process. The processes are
 forked from one server process (multiprocessing, forkserver) that imported the
 harness, both sides' pipelines, torch, scanpy and matplotlib once. So no diff
-pays import time, and each starts with empty in-process caches (data-folder
-digests, decoded images, comparison results), as a new ``harness diff`` does.
+pays for those imports, and each starts with empty in-process caches
+(data-folder digests, decoded images, comparison results), as a new
+``harness diff`` does. Modules that a stage imports when it runs (rpy2 and the
+embedded R of the cluster stage) still load during the diff.
 
 What is reported for each diff:
 
@@ -16,7 +18,8 @@ What is reported for each diff:
 * pipeline time: the sum of ``resources.wall_s`` in the stage manifests of the
   stages the diff computed, on both sides and in the isolated runs. That is the
   time spent inside the stages' own ``run`` calls;
-* overhead = diff - pipelines, and the ratio diff / pipelines;
+* overhead = diff - pipelines, the ratio diff / pipelines, and the ratio to
+  the chained pipelines alone (each side run once, without isolated runs);
 * peak resident memory (RSS) of the process, sampled by a background thread
   and raised to the kernel's high-water mark (``ru_maxrss``) when that rose
   during the diff.
@@ -83,7 +86,7 @@ DEFAULT_STAGE_SIZES = (5000, 20000, 50000)
 DEFAULT_CANDIDATES = ("strict", "legacy")
 # Largest full-pipeline slice on which candidates after the first also run.
 # A full cold diff of 2000 spots took 12 minutes (710 s) on the 2-core machine
-# of docs/benchmarks.md, so a second one would push the default run past 35 minutes.
+# of docs/benchmarks.md, so a second candidate there would add about as much.
 DEFAULT_OTHER_CANDIDATES_MAX_SPOTS = 400
 PRESET = "quick"
 DEVICE = "cpu"
@@ -307,7 +310,7 @@ def _timed(
 
 
 def measure_in_child(plan: DiffPlan, run_dir: str, cache_dir: str) -> None:
-    """Run one diff in this (fresh) process and write its timings to ``result.json``.
+    """Run one diff in this new process and write its timings to ``result.json``.
 
     ``run_diff`` looks up its phase functions in ``harness.diff.command`` at
     call time, so replacing them there with timed wrappers splits the wall
@@ -521,7 +524,8 @@ def build_plans(
     The first candidate runs the full cold diff on each full-pipeline slice,
     the others only on slices of up to ``other_candidates_max_spots`` spots.
     The stage-restricted and cached runs use only the first candidate. With
-    the defaults the whole run takes about 25 minutes on a 2-core machine.
+    the defaults the whole run took 27 minutes on the 2-core machine of
+    docs/benchmarks.md, under a load average of 5 to 11.
     """
     plans: list[DiffPlan] = []
     first = candidates[0]
@@ -629,6 +633,14 @@ def finished_diff_overhead(report_dir: Path, wall_s: float) -> DiffMeasurement:
     measurement.stages_reused = {
         side: list(report.sides[side].stages_reused) for side in ("reference", "candidate")
     }
+    reused = sum(len(stages) for stages in measurement.stages_reused.values())
+    if reused:
+        logger.warning(
+            "%s: the diff reused %d stages from its cache, whose time is not counted as "
+            "pipeline time; rerun it with an empty HARNESS_CACHE for a cold figure",
+            report_dir,
+            reused,
+        )
     return measurement
 
 

@@ -196,6 +196,7 @@ def _add_matrix_options(parser: argparse.ArgumentParser, *, default_seeds: int) 
         "--seed-list", default=None, metavar="S1,S2,...",
         help="explicit training seeds, comma-separated (replaces --seeds and --first-seed)",
     )
+
     matrix = parser.add_argument_group("matrix executor (submitit)")
     matrix.add_argument(
         "--executor", choices=("local", "slurm"), default="local",
@@ -218,6 +219,7 @@ def _add_matrix_options(parser: argparse.ArgumentParser, *, default_seeds: int) 
     matrix.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job (default: 0)")
     matrix.add_argument("--cpus-per-job", type=int, default=None, help="CPUs per Slurm job (default: the queue's)")
     matrix.add_argument("--mem-gb", type=float, default=None, help="memory per Slurm job in GB (default: the queue's)")
+
     parser.add_argument(
         "--cache-dir", type=Path, default=None,
         help="run folders shared with harness diff (default: $HARNESS_CACHE or ~/.cache/staig-harness)",

@@ -249,7 +249,12 @@ def _scores(scores: Mapping[str, Any] | None) -> dict[str, Any] | None:
 def seeds_from_args(args: argparse.Namespace) -> list[int]:
     """Return ``--seed-list``, or ``--seeds`` consecutive seeds from ``--first-seed``."""
     if args.seed_list:
-        return [int(item) for item in args.seed_list.split(",") if item.strip()]
+        items = [item.strip() for item in args.seed_list.split(",") if item.strip()]
+        try:
+            return [int(item) for item in items]
+        except ValueError:
+            msg = f"--seed-list {args.seed_list!r}: expected integers separated by commas, e.g. 0,1,2"
+            raise InputError(msg) from None
     if args.seeds < 1:
         msg = f"--seeds {args.seeds}: expected 1 or more"
         raise InputError(msg)

@@ -102,3 +102,4 @@ def test_defaults_listed_for_each_measure():
     defaults = default_thresholds()
     assert set(defaults) == set(MEASURES)
     assert defaults["train.embedding:cka"] == DEFAULTS[("train.embedding", "cka")].value
+

@@ -1,0 +1,39 @@
+"""Invalid options of calibrate and attribute: exit code 2, a message that names the value."""
+
+from __future__ import annotations
+
+import pytest
+
+from harness.cli import main
+from harness.synth import write_synthetic_slice
+
+
+@pytest.fixture(scope="module")
+def small_slice(tmp_path_factory):
+    return write_synthetic_slice(tmp_path_factory.mktemp("slice") / "s", n_spots=100, seed=1,
+                                 n_genes=300)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["calibrate", "--seed-list", "1,x"], "--seed-list '1,x': expected integers"),
+        (["calibrate", "--seed-list", "3,3"], "at least 2 different seeds"),
+        (["calibrate", "--seeds", "1"], "at least 2 different seeds"),
+        (["calibrate", "--margin", "-0.1", "--seeds", "2"], "--margin -0.1"),
+        (["calibrate", "--seed", "4"], "sets the seeds itself"),
+        (["calibrate", "--executor", "slurm"], "--slurm-partition"),
+        (["attribute", "--stages", "nosuchstage"], "'nosuchstage': not a stage both sides provide"),
+        (["attribute", "--seed-list", "2,2"], "one or more different seeds"),
+    ],
+)
+def test_bad_matrix_options_exit_2_with_message(
+    argv, message, capsys, tmp_path, monkeypatch, small_slice
+):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+
+    code = main([*argv, "--data", str(small_slice)])
+
+    assert code == 2
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "cache" / "runs").exists()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -179,7 +180,7 @@ def attribute(
         )
     if not outcome.ok:
         errors = "; ".join(
-            f"{f.name}: {f.error.strip().splitlines()[-1]} (log: {f.stderr})"
+            f"{f.name}: {_last_line(f.error)} (log: {f.stderr})"
             for f in outcome.failures.values()
         )
         msg = f"the base runs failed, nothing to attribute: {errors}"
@@ -315,6 +316,7 @@ def _rows(
             )
         per_seed[f"{direction}:{stage}"] = entries
         if not entries:
+            rows.append(_unmeasured(stage, direction, outcome))
             continue
         mean, low, high = mean_interval([e["delta_ari"] for e in entries], confidence=confidence)
         base_mean = sum(e["ari_base"] for e in entries) / len(entries)
@@ -331,6 +333,25 @@ def _rows(
             )
         )
     return rows, per_seed
+
+
+def _unmeasured(stage: str, direction: str, outcome: MatrixOutcome) -> AttributionRow:
+    """Return a row without numbers that says why the swap was not measured."""
+    prefix = f"{direction} {stage} "
+    failures = [f for name, f in outcome.failures.items() if name.startswith(prefix)]
+    if failures:
+        reason = f"job {failures[0].name} failed: {_last_line(failures[0].error)}"
+    else:
+        reason = "a job it depends on failed"
+    return AttributionRow(
+        factor=stage, mean_delta_ari=math.nan, ci_low=math.nan, ci_high=math.nan, n_runs=0,
+        direction=direction, description=f"{DIRECTIONS[direction]}: not measured, {reason}",
+    )
+
+
+def _last_line(text: str) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else text
 
 
 def _describe(
@@ -381,7 +402,7 @@ def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
     for failure in outcome.failures:
         console.print(
             f"job {failure.name} failed after {failure.attempts} attempt(s): "
-            f"{failure.error.strip().splitlines()[-1]} (log: {failure.stderr})",
+            f"{_last_line(failure.error)} (log: {failure.stderr})",
             markup=False,
         )
     return 0 if not outcome.failures else 1

@@ -120,3 +120,15 @@ def evidence_columns(rows: list[dict[str, Any]]) -> list[str]:
         columns.remove("key")
         columns.insert(0, "key")
     return columns
+
+
+def format_delta(value: float) -> str:
+    """Return a signed ΔARI with three decimals, or ``n/a`` when it was not measured."""
+    return f"{value:+.3f}" if math.isfinite(value) else NOT_MEASURED
+
+
+def format_interval(low: float, high: float) -> str:
+    """Return ``[low, high]`` with three decimals, or ``n/a`` when a bound is unknown."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return NOT_MEASURED
+    return f"[{low:+.3f}, {high:+.3f}]"

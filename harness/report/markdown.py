@@ -14,6 +14,8 @@ from harness.report._format import (
     check_note,
     evidence_columns,
     format_cell,
+    format_delta,
+    format_interval,
     observed_vs_threshold,
     summary_line,
 )
@@ -161,8 +163,8 @@ def _attribution(report: DiffReport) -> str:
             rank,
             row.factor,
             row.direction or "",
-            f"{row.mean_delta_ari:+.3f}",
-            f"[{row.ci_low:+.3f}, {row.ci_high:+.3f}]",
+            format_delta(row.mean_delta_ari),
+            format_interval(row.ci_low, row.ci_high),
             "" if row.n_runs is None else row.n_runs,
             row.description,
         ]

@@ -119,3 +119,16 @@ def test_attribution_chart_drawn_without_nan_rows():
     empty = attribution_figure([rows()[3]])
     assert empty.png is None
     assert "no factor" in empty.note
+
+
+def test_unmeasured_row_reads_not_available():
+    from harness.report.markdown import render_markdown
+    from tests.report._samples import sample_report
+
+    unmeasured = AttributionRow(
+        "patch_filter", math.nan, math.nan, math.nan, n_runs=0, direction="fix",
+        description="not measured, job fix patch_filter seeds 0,1 failed: InputError",
+    )
+    text = render_markdown(sample_report(attribution=[*rows()[:2], unmeasured]))
+
+    assert "| 3 | patch_filter | fix | n/a | n/a | 0 | not measured, job fix" in text

@@ -109,7 +109,8 @@ def attribute(
     out_dir
         Report folder: report.json, report.md, report.html, junit.xml and attribution.json.
     stages
-        Stages to swap (default: every stage the diff finds divergent on its own).
+        Stages to swap (default: every stage the diff finds divergent on its own,
+        which needs the diff's isolated runs; given stages skip them).
     confidence
         Level of the intervals.
 
@@ -147,7 +148,7 @@ def attribute(
         config=config,
         cache_dir=cache_dir,
         candidate_options=dict(candidate_options or {}),
-        isolate=True,
+        isolate=not stages,
         thresholds=thresholds,
     )
     candidate_config = config.with_options(candidate=candidate, **dict(candidate_options or {}))

@@ -39,6 +39,7 @@ from harness.matrix.executor import (
     ExecutorSettings,
     JobFailure,
     MatrixOutcome,
+    last_line,
     run_matrix,
     seed_groups,
 )
@@ -120,9 +121,8 @@ def attribute(
         For no or repeated seeds, an unknown or unswappable stage, or when the
         base runs fail (their job errors are in the message).
     """
-    from harness.diff.command import _stored_calibration, build_report
+    from harness.diff.command import build_report, load_thresholds
     from harness.diff.engine import DiffOptions, capture, judge, run_roots
-    from harness.diff.thresholds import ThresholdBook, load_calibration
     from harness.sides import candidate_implementation, reference_implementation
 
     if not seeds or len(set(seeds)) != len(seeds):
@@ -138,10 +138,7 @@ def attribute(
             msg = f"--stages {stage!r}: not a stage both sides provide; swappable: {sorted(swappable)}"
             raise InputError(msg)
 
-    thresholds = ThresholdBook()
-    calibration = calibration or _stored_calibration(cache_dir, data_dir, config.preset)
-    if calibration is not None:
-        load_calibration(calibration, thresholds)
+    thresholds, calibration = load_thresholds(cache_dir, data_dir, config.preset, calibration)
     options = DiffOptions(
         data_dir=data_dir,
         candidate=candidate,
@@ -181,7 +178,7 @@ def attribute(
         )
     if not outcome.ok:
         errors = "; ".join(
-            f"{f.name}: {_last_line(f.error)} (log: {f.stderr})"
+            f"{f.name}: {last_line(f.error)} (log: {f.stderr})"
             for f in outcome.failures.values()
         )
         msg = f"the base runs failed, nothing to attribute: {errors}"
@@ -341,18 +338,13 @@ def _unmeasured(stage: str, direction: str, outcome: MatrixOutcome) -> Attributi
     prefix = f"{direction} {stage} "
     failures = [f for name, f in outcome.failures.items() if name.startswith(prefix)]
     if failures:
-        reason = f"job {failures[0].name} failed: {_last_line(failures[0].error)}"
+        reason = f"job {failures[0].name} failed: {last_line(failures[0].error)}"
     else:
         reason = "a job it depends on failed"
     return AttributionRow(
         factor=stage, mean_delta_ari=math.nan, ci_low=math.nan, ci_high=math.nan, n_runs=0,
         direction=direction, description=f"{DIRECTIONS[direction]}: not measured, {reason}",
     )
-
-
-def _last_line(text: str) -> str:
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
-    return lines[-1] if lines else text
 
 
 def _describe(
@@ -370,18 +362,13 @@ def _describe(
 
 def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int:
     """Run ``harness attribute``; return 0 when every job finished, 1 when some failed."""
-    from harness.calibrate.command import executor_from_args, seeds_from_args
-    from harness.cli import config_from_args, resolve_data
+    from harness.cli import resolve_data
     from harness.console import make_console
     from harness.diff.command import cache_root, parse_candidate_options
+    from harness.matrix.options import executor_from_args, matrix_config, seeds_from_args
     from harness.report import render_terminal
 
-    config = config_from_args(args)
-    if config.seed is not None:
-        msg = (
-            "harness attribute sets the seeds itself; use --seeds or --seed-list instead of --seed"
-        )
-        raise InputError(msg)
+    config = matrix_config(args, command="attribute")
     cache_dir = args.cache_dir or cache_root()
     out_dir = args.out or Path("reports") / f"attribute-{_stamp()}"
     outcome = attribute(
@@ -401,11 +388,7 @@ def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
     console = make_console()
     render_terminal(outcome.report, console, written=outcome.written)
     for failure in outcome.failures:
-        console.print(
-            f"job {failure.name} failed after {failure.attempts} attempt(s): "
-            f"{_last_line(failure.error)} (log: {failure.stderr})",
-            markup=False,
-        )
+        console.print(failure.summary(), markup=False)
     return 0 if not outcome.failures else 1
 
 

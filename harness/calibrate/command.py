@@ -29,7 +29,13 @@ from harness.calibrate.spread import (
 from harness.config import RunConfig
 from harness.contract.stages import STAGE_NAMES
 from harness.errors import InputError
-from harness.matrix.executor import ExecutorSettings, MatrixOutcome, run_matrix, seed_groups
+from harness.matrix.executor import (
+    ExecutorSettings,
+    JobFailure,
+    MatrixOutcome,
+    run_matrix,
+    seed_groups,
+)
 from harness.matrix.jobs import JobSpec
 from harness.matrix.plans import SidePlan, seeded_closure
 
@@ -246,49 +252,14 @@ def _scores(scores: Mapping[str, Any] | None) -> dict[str, Any] | None:
     }
 
 
-def seeds_from_args(args: argparse.Namespace) -> list[int]:
-    """Return ``--seed-list``, or ``--seeds`` consecutive seeds from ``--first-seed``."""
-    if args.seed_list:
-        items = [item.strip() for item in args.seed_list.split(",") if item.strip()]
-        try:
-            return [int(item) for item in items]
-        except ValueError:
-            msg = f"--seed-list {args.seed_list!r}: expected integers separated by commas, e.g. 0,1,2"
-            raise InputError(msg) from None
-    if args.seeds < 1:
-        msg = f"--seeds {args.seeds}: expected 1 or more"
-        raise InputError(msg)
-    return list(range(args.first_seed, args.first_seed + args.seeds))
-
-
-def executor_from_args(args: argparse.Namespace, *, cache_dir: Path, what: str) -> ExecutorSettings:
-    """Return the executor settings of the matrix options."""
-    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return ExecutorSettings(
-        kind=args.executor,
-        jobs_dir=args.jobs_dir or cache_dir / "jobs" / f"{what}-{stamp}",
-        max_parallel=args.max_parallel,
-        timeout_min=args.timeout_min,
-        retries=args.retries,
-        slurm_partition=args.slurm_partition,
-        gpus_per_job=args.gpus_per_job,
-        cpus_per_job=args.cpus_per_job,
-        mem_gb=args.mem_gb,
-    )
-
-
 def calibrate_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int:
     """Run ``harness calibrate``; return 0 when every slice was calibrated from all seeds."""
-    from harness.cli import config_from_args, resolve_data
+    from harness.cli import resolve_data
     from harness.console import make_console
     from harness.diff.command import cache_root
+    from harness.matrix.options import executor_from_args, matrix_config, seeds_from_args
 
-    config = config_from_args(args)
-    if config.seed is not None:
-        msg = (
-            "harness calibrate sets the seeds itself; use --seeds or --seed-list instead of --seed"
-        )
-        raise InputError(msg)
+    config = matrix_config(args, command="calibrate")
     data_dirs = [resolve_data(path) for path in (args.data or [None])]
     cache_dir = args.cache_dir or cache_root()
     results = calibrate(
@@ -344,8 +315,4 @@ def render_calibration(result: SliceCalibration, console: Any) -> None:
             console.print(f"final ARI per seed: {aris}", markup=False)
         console.print(f"written to {result.path}", markup=False)
     for failure in result.failures:
-        console.print(
-            f"job {failure['name']} failed after {failure['attempts']} attempt(s): "
-            f"{failure['error'].strip().splitlines()[-1]} (log: {failure['stderr']})",
-            markup=False,
-        )
+        console.print(JobFailure(**failure).summary(), markup=False)

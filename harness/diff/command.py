@@ -89,11 +89,7 @@ def run_diff(
     from harness.sides import candidate_implementation, reference_implementation
 
     cache_dir = cache_dir or cache_root()
-    thresholds = ThresholdBook()
-    calibration = calibration or _stored_calibration(cache_dir, data_dir, config.preset)
-    if calibration is not None:
-        load_calibration(calibration, thresholds)
-        logger.info("thresholds of stochastic checks from calibration %s", calibration)
+    thresholds, calibration = load_thresholds(cache_dir, data_dir, config.preset, calibration)
     for check_id, metric, value in tolerances:
         thresholds.override(check_id, metric, value, source="user")
 
@@ -123,6 +119,22 @@ def run_diff(
     written = write_reports(report, out_dir)
     logger.info("diff finished in %.1f s", time.perf_counter() - started)
     return DiffOutcome(report=report, capture=captured, judgement=judgement, written=written)
+
+
+def load_thresholds(
+    cache_dir: Path, data_dir: Path, preset: str, calibration: Path | None
+) -> tuple[ThresholdBook, Path | None]:
+    """Return the thresholds in effect and the calibration file they came from, if any.
+
+    ``calibration`` is used when given, else the file ``harness calibrate``
+    stored for this slice and preset, else only the documented defaults.
+    """
+    thresholds = ThresholdBook()
+    calibration = calibration or _stored_calibration(cache_dir, data_dir, preset)
+    if calibration is not None:
+        load_calibration(calibration, thresholds)
+        logger.info("thresholds of stochastic checks from calibration %s", calibration)
+    return thresholds, calibration
 
 
 def build_report(

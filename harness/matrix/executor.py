@@ -112,6 +112,13 @@ class JobFailure:
     stderr: str | None
     attempts: int
 
+    def summary(self) -> str:
+        """Return one line: the job, its attempts, the last line of its error and its log."""
+        return (
+            f"job {self.name} failed after {self.attempts} attempt(s): {last_line(self.error)} "
+            f"(log: {self.stderr})"
+        )
+
     def to_json(self) -> dict[str, Any]:
         """Return the failure as plain JSON types."""
         return {
@@ -222,7 +229,7 @@ def run_matrix(
             "job %s failed after %d attempt(s): %s (log: %s)",
             failure.name,
             failure.attempts,
-            _last_line(failure.error),
+            last_line(failure.error),
             failure.stderr,
         )
     return outcome
@@ -295,7 +302,7 @@ def _collect(
     except Exception as error:  # noqa: BLE001 - every failure is reported with its log
         outcome.failures[job.name] = _failure(job, handle, error, attempts[job.name])
         failed.add(job.name)
-        logger.warning("job %s failed: %s", job.name, _last_line(outcome.failures[job.name].error))
+        logger.warning("job %s failed: %s", job.name, last_line(outcome.failures[job.name].error))
         return
     outcome.results[job.name] = result
     logger.info("job %s finished in %.1f s", job.name, result.wall_s)
@@ -318,6 +325,7 @@ def _failure(job: JobSpec, handle: Any, error: BaseException, attempts: int) -> 
     )
 
 
-def _last_line(text: str) -> str:
-    lines = [line for line in text.strip().splitlines() if line.strip()]
+def last_line(text: str) -> str:
+    """Return the last non-blank line of ``text`` (an exception's own line in a traceback)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
     return lines[-1] if lines else text

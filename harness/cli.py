@@ -146,7 +146,10 @@ def _add_diff(commands: argparse._SubParsersAction) -> None:
     diff.add_argument("--out", type=Path, default=None, help="report folder (default: a new folder under reports/)")
     diff.add_argument(
         "--cache-dir", type=Path, default=None,
-        help="run folders reused between diffs (default: $HARNESS_CACHE/runs or ~/.cache/staig-harness/runs)",
+        help=(
+            "cache folder shared with calibrate and attribute; run folders go to its runs/ "
+            "(default: $HARNESS_CACHE or ~/.cache/staig-harness)"
+        ),
     )
     diff.add_argument(
         "--waive", action="append", default=[], metavar="CHECK=REASON",
@@ -296,7 +299,7 @@ def _add_demo(commands: argparse._SubParsersAction) -> None:
         help="the quick-start job: diff the legacy candidate on the built-in synthetic slice",
         description=(
             "Generate the built-in synthetic slice once, then run `harness diff --candidate "
-            "legacy --preset quick` on it and write the reports. Exits 0 when the diff ran, "
+            "legacy --preset quick --candidate-option simulate_no_r=true` on it and write the reports. Exits 0 when the diff ran, "
             "whatever the checks say (the legacy candidate is meant to fail them)."
         ),
     )
@@ -463,6 +466,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         candidate="legacy",
         config=RunConfig(preset="quick", device=args.device, allow_random_init=True),
         out_dir=out,
+        # As on a machine without R, so the report shows the candidate's silent KMeans fallback.
+        candidate_options={"simulate_no_r": True},
         command=["harness", "demo"],
     )
     console = make_console()

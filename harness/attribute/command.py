@@ -385,11 +385,12 @@ def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
         confidence=args.confidence,
         command=list(argv),
     )
+    code = 0 if not outcome.failures else 1
     console = make_console()
-    render_terminal(outcome.report, console, written=outcome.written)
+    render_terminal(outcome.report, console, written=outcome.written, exit_code=code)
     for failure in outcome.failures:
         console.print(failure.summary(), markup=False)
-    return 0 if not outcome.failures else 1
+    return code
 
 
 def _stamp() -> str:

@@ -129,7 +129,10 @@ def calibrate(
     from harness.diff.command import calibration_path
 
     if len(set(seeds)) != len(seeds) or len(seeds) < MIN_SEEDS:
-        msg = f"seeds {list(seeds)}: calibration needs at least {MIN_SEEDS} different seeds"
+        msg = (
+            f"seeds {list(seeds)}: calibration needs at least {MIN_SEEDS} different seeds; "
+            "pass --seeds 2 or more, or --seed-list with distinct values"
+        )
         raise InputError(msg)
     if margin < 0:
         msg = f"--margin {margin}: expected 0 or more"

@@ -43,7 +43,11 @@ SNAPSHOT_WIDTH = 120
 
 
 def render_terminal(
-    report: DiffReport, console: Console, *, written: Mapping[str, Path] | None = None
+    report: DiffReport,
+    console: Console,
+    *,
+    written: Mapping[str, Path] | None = None,
+    exit_code: int | None = None,
 ) -> None:
     """Print ``report`` to ``console``: header, checks table, attribution, footer.
 
@@ -57,6 +61,9 @@ def render_terminal(
     written
         Report kind to the file written (as returned by ``write_reports``),
         listed in the footer; default ``None`` lists none.
+    exit_code
+        The exit code of the command when it is not the checks' own (``harness
+        attribute`` exits 0 although checks fail); default: the checks' code.
     """
     console.print(_header(report))
     console.print()
@@ -65,7 +72,7 @@ def render_terminal(
         console.print()
         console.print(_attribution_table(report))
     console.print()
-    console.print(_footer(report, written=written))
+    console.print(_footer(report, written=written, exit_code=exit_code))
 
 
 def render_text(
@@ -168,15 +175,25 @@ def _attribution_table(report: DiffReport) -> Table:
 
 
 def calibrated_thresholds(report: DiffReport) -> list[str]:
-    """Return ``check metric=value`` for every check judged against a calibrated threshold."""
-    return [
-        f"{check.check_id} {check.metric}={check.threshold.value:.4g}"
-        for check in report.checks
-        if check.threshold is not None and check.threshold.source == "calibration"
-    ]
+    """Return ``check metric=value`` for every calibrated threshold a check was judged against.
+
+    A check may apply a second threshold inside it (``train.embedding`` judges
+    the kNN overlap too); such a threshold sits in ``details[metric]["threshold"]``.
+    """
+    found: list[str] = []
+    for check in report.checks:
+        if check.threshold is not None and check.threshold.source == "calibration":
+            found.append(f"{check.check_id} {check.metric}={check.threshold.value:.4g}")
+        for metric, detail in check.details.items():
+            nested = detail.get("threshold") if isinstance(detail, Mapping) else None
+            if isinstance(nested, Mapping) and nested.get("source") == "calibration":
+                found.append(f"{check.check_id} {metric}={float(nested['value']):.4g}")
+    return found
 
 
-def _footer(report: DiffReport, *, written: Mapping[str, Path] | None) -> Group:
+def _footer(
+    report: DiffReport, *, written: Mapping[str, Path] | None, exit_code: int | None
+) -> Group:
     lines = [Text(f"Summary: {summary_line(report)}")]
     first = report.first_divergent_stage
     lines.append(Text(f"First divergence: {first}" if first else "First divergence: none"))
@@ -188,7 +205,9 @@ def _footer(report: DiffReport, *, written: Mapping[str, Path] | None) -> Group:
     if calibrated:
         source = (report.settings or {}).get("calibration") or "a calibration file"
         lines.append(Text(f"Thresholds from calibration ({source}): {', '.join(calibrated)}"))
-    if report.exit_code is not None:
+    if exit_code is not None:
+        lines.append(Text(f"Exit code: {exit_code}"))
+    elif report.exit_code is not None:
         lines.append(Text(f"Exit code: {report.exit_code}"))
     if written:
         lines.append(Text("Reports written:"))

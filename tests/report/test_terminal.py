@@ -124,3 +124,21 @@ def test_forced_failure_cell_explains_passing_number() -> None:
 
     assert check.status == "fail"
     assert observed_vs_threshold(check) == "0 <= 1e-09, fails for another reason"
+
+
+def test_footer_lists_nested_calibrated_threshold_and_given_exit_code() -> None:
+    report = sample_report()
+    target = report.checks[0]
+    nested = {"knn_overlap": {"observed": 0.2, "threshold": {
+        "value": 0.134, "direction": "min", "unit": "", "source": "calibration"}}}
+    checks = [dataclasses.replace(target, details={**target.details, **nested}),
+              *report.checks[1:]]
+    report = dataclasses.replace(report, checks=checks)
+
+    console = Console(file=io.StringIO(), width=200, no_color=True, force_terminal=False)
+    render_terminal(report, console, exit_code=0)
+    text = console.file.getvalue()
+
+    assert f"{target.check_id} knn_overlap=0.134" in text
+    assert "Exit code: 0" in text
+    assert "Exit code: 1" not in text

@@ -334,7 +334,7 @@ def _rows(
 
 
 def _unmeasured(stage: str, direction: str, outcome: MatrixOutcome) -> AttributionRow:
-    """Return a row without numbers that says why the swap was not measured."""
+    """Return a row without numbers whose description gives the reason the swap was not measured."""
     prefix = f"{direction} {stage} "
     failures = [f for name, f in outcome.failures.items() if name.startswith(prefix)]
     if failures:

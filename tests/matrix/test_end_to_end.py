@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.needs_r]
 @pytest.fixture(scope="module")
 def workspace(tmp_path_factory):
     root = tmp_path_factory.mktemp("matrix")
-    # The legacy candidate asks for 300 image pseudo-label clusters, so it needs 300 spots.
+    # The legacy candidate requests 300 image pseudo-label clusters, so it needs 300 spots.
     data = write_synthetic_slice(root / "slice", n_spots=320, seed=5, n_genes=3200)
     return root, data
 

@@ -44,7 +44,7 @@ from harness.matrix.executor import (
     seed_groups,
 )
 from harness.matrix.jobs import JobSpec
-from harness.matrix.plans import Hybrid, SidePlan, seeded_closure
+from harness.matrix.plans import Hybrid, SidePlan
 from harness.report import AttributionRow, DiffReport, write_reports
 
 logger = logging.getLogger(__name__)
@@ -150,24 +150,13 @@ def attribute(
     )
     candidate_config = config.with_options(candidate=candidate, **dict(candidate_options or {}))
     reference_root, candidate_root = run_roots(options, candidate_config)
-    reference_plan = SidePlan(
-        implementation="reference",
-        side="reference",
-        config=config,
-        data_dir=data_dir,
-        root=reference_root,
-        seeded=seeded_closure(reference_impl),
-        provided=frozenset(reference_impl.provided_stages()),
+    reference_plan = SidePlan.of(
+        reference_impl, spec="reference", side="reference", config=config,
+        data_dir=data_dir, root=reference_root,
     )
-    candidate_plan = SidePlan(
-        implementation=candidate,
-        side="candidate",
-        config=candidate_config,
-        data_dir=data_dir,
-        root=candidate_root,
-        seeded=seeded_closure(candidate_impl),
-        provided=frozenset(candidate_impl.provided_stages()),
-        fallback=reference_plan,
+    candidate_plan = SidePlan.of(
+        candidate_impl, spec=candidate, side="candidate", config=candidate_config,
+        data_dir=data_dir, root=candidate_root, fallback=reference_plan,
     )
     plans = {"reference": reference_plan, "candidate": candidate_plan}
 

@@ -37,7 +37,7 @@ from harness.matrix.executor import (
     seed_groups,
 )
 from harness.matrix.jobs import JobSpec
-from harness.matrix.plans import SidePlan, seeded_closure
+from harness.matrix.plans import SidePlan
 
 logger = logging.getLogger(__name__)
 
@@ -66,14 +66,9 @@ def reference_plan(data_dir: Path, config: RunConfig, cache_dir: Path) -> SidePl
         data_dir=data_dir, candidate="reference", config=config, cache_dir=cache_dir
     )
     root, _ = run_roots(options, config)
-    return SidePlan(
-        implementation="reference",
-        side="reference",
-        config=config,
-        data_dir=data_dir,
+    return SidePlan.of(
+        implementation, spec="reference", side="reference", config=config, data_dir=data_dir,
         root=root,
-        seeded=seeded_closure(implementation),
-        provided=frozenset(implementation.provided_stages()),
     )
 
 

@@ -73,6 +73,30 @@ class SidePlan:
     provided: frozenset[str]
     fallback: SidePlan | None = None
 
+    @classmethod
+    def of(
+        cls,
+        implementation: Implementation,
+        *,
+        spec: str,
+        side: str,
+        config: RunConfig,
+        data_dir: Path,
+        root: Path,
+        fallback: SidePlan | None = None,
+    ) -> SidePlan:
+        """Return the plan of ``implementation`` (named ``spec`` in jobs) with its seeded closure."""
+        return cls(
+            implementation=spec,
+            side=side,
+            config=config,
+            data_dir=data_dir,
+            root=root,
+            seeded=seeded_closure(implementation),
+            provided=frozenset(implementation.provided_stages()),
+            fallback=fallback,
+        )
+
     def seed_config(self, seed: int) -> RunConfig:
         """Return the configuration of the run at ``seed``."""
         return replace(self.config, seed=seed)

@@ -358,18 +358,25 @@ def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
     from harness.report import render_terminal
 
     config = matrix_config(args, command="attribute")
+    seeds = seeds_from_args(args)
+    stages = args.stages.split(",") if args.stages else None
+    unknown = [stage for stage in stages or () if stage not in STAGE_NAMES]
+    if unknown:
+        msg = f"--stages {args.stages!r}: unknown stage(s) {unknown}; stages: {', '.join(STAGE_NAMES)}"
+        raise InputError(msg)
     cache_dir = args.cache_dir or cache_root()
+    executor = executor_from_args(args, cache_dir=cache_dir, what="attribute")
     out_dir = args.out or Path("reports") / f"attribute-{_stamp()}"
     outcome = attribute(
         data_dir=resolve_data(args.data),
         candidate=args.candidate,
         config=config,
-        seeds=seeds_from_args(args),
+        seeds=seeds,
         cache_dir=cache_dir,
-        executor=executor_from_args(args, cache_dir=cache_dir, what="attribute"),
+        executor=executor,
         out_dir=out_dir,
         candidate_options=parse_candidate_options(args.candidate_option),
-        stages=args.stages.split(",") if args.stages else None,
+        stages=stages,
         calibration=args.calibration,
         confidence=args.confidence,
         command=list(argv),

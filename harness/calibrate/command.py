@@ -84,6 +84,23 @@ def seed_records(plan: SidePlan, seed: int) -> dict[str, StageRecord]:
     return records
 
 
+def check_request(*, seeds: Sequence[int], margin: float, out: Path | None, n_slices: int) -> None:
+    """Raise :class:`InputError` for too few or repeated seeds, a negative margin, or ``out``
+    with several slices, before any slice is read."""
+    if len(set(seeds)) != len(seeds) or len(seeds) < MIN_SEEDS:
+        msg = (
+            f"seeds {list(seeds)}: calibration needs at least {MIN_SEEDS} different seeds; "
+            "pass --seeds 2 or more, or --seed-list with distinct values"
+        )
+        raise InputError(msg)
+    if margin < 0:
+        msg = f"--margin {margin}: expected 0 or more"
+        raise InputError(msg)
+    if out is not None and n_slices > 1:
+        msg = "--out names one file, but several --data slices were given; leave --out out"
+        raise InputError(msg)
+
+
 def calibrate(
     *,
     data_dirs: Sequence[Path],
@@ -123,19 +140,7 @@ def calibrate(
     """
     from harness.diff.command import calibration_path
 
-    if len(set(seeds)) != len(seeds) or len(seeds) < MIN_SEEDS:
-        msg = (
-            f"seeds {list(seeds)}: calibration needs at least {MIN_SEEDS} different seeds; "
-            "pass --seeds 2 or more, or --seed-list with distinct values"
-        )
-        raise InputError(msg)
-    if margin < 0:
-        msg = f"--margin {margin}: expected 0 or more"
-        raise InputError(msg)
-    if out is not None and len(data_dirs) > 1:
-        msg = "--out names one file, but several --data slices were given; leave --out out"
-        raise InputError(msg)
-
+    check_request(seeds=seeds, margin=margin, out=out, n_slices=len(data_dirs))
     plans = {Path(data): reference_plan(Path(data), config, cache_dir) for data in data_dirs}
     base_jobs = [
         JobSpec(
@@ -258,14 +263,17 @@ def calibrate_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
     from harness.matrix.options import executor_from_args, matrix_config, seeds_from_args
 
     config = matrix_config(args, command="calibrate")
-    data_dirs = [resolve_data(path) for path in (args.data or [None])]
+    seeds = seeds_from_args(args)
+    slices = args.data or [None]
+    check_request(seeds=seeds, margin=args.margin, out=args.out, n_slices=len(slices))
     cache_dir = args.cache_dir or cache_root()
+    executor = executor_from_args(args, cache_dir=cache_dir, what="calibrate")
     results = calibrate(
-        data_dirs=data_dirs,
+        data_dirs=[resolve_data(path) for path in slices],
         config=config,
-        seeds=seeds_from_args(args),
+        seeds=seeds,
         cache_dir=cache_dir,
-        executor=executor_from_args(args, cache_dir=cache_dir, what="calibrate"),
+        executor=executor,
         margin=args.margin,
         out=args.out,
         command=list(argv),

@@ -23,7 +23,8 @@ def small_slice(tmp_path_factory):
         (["calibrate", "--margin", "-0.1", "--seeds", "2"], "--margin -0.1"),
         (["calibrate", "--seed", "4"], "sets the seeds itself"),
         (["calibrate", "--executor", "slurm"], "--slurm-partition"),
-        (["attribute", "--stages", "nosuchstage"], "'nosuchstage': not a stage both sides provide"),
+        (["attribute", "--stages", "graph,nosuchstage"], "unknown stage(s) ['nosuchstage']"),
+        (["attribute", "--stages", "metrics"], "'metrics': not a stage both sides provide"),
         (["attribute", "--seed-list", "2,2"], "one or more different seeds"),
     ],
 )
@@ -37,3 +38,18 @@ def test_bad_matrix_options_exit_2_with_message(
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "cache" / "runs").exists()
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["calibrate", "--seeds", "1"],
+        ["attribute", "--stages", "nosuchstage"],
+        ["attribute", "--seed-list", "1,x"],
+    ],
+)
+def test_option_errors_come_before_building_synthetic_slice(argv, tmp_path, monkeypatch):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+
+    assert main(argv) == 2
+    assert not (tmp_path / "cache").exists()

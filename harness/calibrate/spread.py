@@ -13,9 +13,11 @@ calibrated threshold bounds exactly the number the diff later judges:
 
 Threshold rule (documented default, margin 0.05): for a similarity, the
 minimum over seed pairs minus the margin, floored at 0; for the ARI gap, the
-maximum over seed pairs plus the margin. A candidate then fails only when it
-differs from the reference by more than the reference differs from itself,
-with a margin for the few seeds measured.
+maximum over seed pairs plus the margin. Every measured pair of reference
+seeds therefore passes its own thresholds, and a candidate fails only when
+it differs from the reference by more than that. NOTE: with few seeds the minimum
+over pairs is itself noisy, so the margin is a documented default, not a
+derived bound.
 """
 
 from __future__ import annotations

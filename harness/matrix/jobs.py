@@ -78,7 +78,7 @@ class JobSpec:
 
 @dataclass(frozen=True)
 class JobResult:
-    """What a finished job returns.
+    """Result of a finished job.
 
     Attributes
     ----------

@@ -166,8 +166,11 @@ class Hybrid:
         """``True`` when the swapped stage itself differs between seeds."""
         return self.stage in self.receiver.seeded or self.stage in self.donor.seeded
 
-    def donor_root(self, seed: int) -> Path:
-        """Return where the donor's output of the stage is stored for ``seed``."""
+    def donor_root(self, seed: int | None) -> Path:
+        """Return where the donor's output of the stage is stored for ``seed``.
+
+        A seed-independent swap has one folder for all seeds, and ``seed`` is ignored.
+        """
         return self.folder / (f"donor-seed{seed}" if self.per_seed else "donor")
 
     def shared_steps(self) -> list[Step]:
@@ -209,8 +212,7 @@ class Hybrid:
             if seed is not None and self.per_seed
             else self.donor.config
         )
-        root = self.donor_root(seed if seed is not None else 0)
-        return self.donor._step(config, root, [self.stage], feeds)
+        return self.donor._step(config, self.donor_root(seed), [self.stage], feeds)
 
     def _downstream(self, *, seeded: bool) -> list[str]:
         return [
@@ -224,7 +226,7 @@ class Hybrid:
         feeds: dict[str, str] = {}
         for read in _reads(stages):
             if read == self.stage:
-                feeds[read] = str(self.donor_root(seed if seed is not None else 0))
+                feeds[read] = str(self.donor_root(seed))
             elif read in shared:
                 feeds[read] = str(self.folder / "base")
             else:

@@ -126,7 +126,7 @@ def test_forced_failure_cell_explains_passing_number() -> None:
     assert observed_vs_threshold(check) == "0 <= 1e-09, fails for another reason"
 
 
-def test_footer_lists_nested_calibrated_threshold_and_given_exit_code() -> None:
+def test_footer_nested_threshold_and_exit_code() -> None:
     report = sample_report()
     target = report.checks[0]
     nested = {"knn_overlap": {"observed": 0.2, "threshold": {

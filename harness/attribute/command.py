@@ -43,6 +43,7 @@ from harness.matrix.executor import (
     run_matrix,
     seed_groups,
 )
+from harness.matrix.adapters import size_mismatches
 from harness.matrix.jobs import JobSpec
 from harness.matrix.plans import Hybrid, SidePlan
 from harness.report import AttributionRow, DiffReport, write_reports
@@ -57,6 +58,7 @@ NOT_SWAPPABLE = frozenset({"load", "metrics"})
 """``load`` defines the spots both sides share; ``metrics`` only scores, it changes no domain."""
 
 FAILING = ("fail", "error", "waived")
+HYPERPARAMETERS = "config.hyperparameters"
 
 
 @dataclass
@@ -71,7 +73,15 @@ class AttributionOutcome:
 
 
 def divergent_stages(checks: Sequence[CheckResult], swappable: set[str]) -> list[str]:
-    """Return the stages with a failing, errored or waived check that is not only inherited."""
+    """Return the stages that diverge on their own.
+
+    A stage diverges on its own when it has a failing, errored or waived
+    check that is not only inherited, or when a setting recorded in its
+    config differs between the sides (``config.hyperparameters`` names the
+    stages of each differing key): training with another temperature or
+    epoch count may pass the embedding checks against a wide noise floor,
+    yet its cost in ARI is what the attribution measures.
+    """
     chosen = {
         check.stage
         for check in checks
@@ -79,6 +89,12 @@ def divergent_stages(checks: Sequence[CheckResult], swappable: set[str]) -> list
         and check.status in FAILING
         and check.details.get("origin") != "inherited"
     }
+    for check in checks:
+        if check.check_id == HYPERPARAMETERS and check.status in FAILING:
+            for item in check.evidence or ():
+                chosen.update(
+                    name for name in str(item.get("stages", "")).split(", ") if name in swappable
+                )
     return [name for name in STAGE_NAMES if name in chosen]
 
 
@@ -177,11 +193,22 @@ def attribute(
     judgement = judge(options, captured)
     chosen = list(stages) if stages else divergent_stages(judgement.checks, swappable)
     logger.info("stages to attribute: %s", ", ".join(chosen) or "none")
+    resized = size_mismatches(
+        {side: {name: plan.folder_of(name, None) for name in STAGE_NAMES} for side, plan in plans.items()},
+        STAGE_NAMES,
+    )
+    for stage, artifacts in resized.items():
+        for name, sizes in artifacts.items():
+            logger.info(
+                "%s/%s: %s; hybrids resize it to the consuming side's size",
+                stage, name, ", ".join(f"{side} {size} px" for side, size in sizes.items()),
+            )
     hybrids = {
         (stage, direction): Hybrid(
             stage=stage,
             receiver=candidate_plan if direction == "fix" else reference_plan,
             donor=reference_plan if direction == "fix" else candidate_plan,
+            adapt=frozenset(resized),
         )
         for stage in chosen
         for direction in DIRECTIONS
@@ -219,7 +246,9 @@ def attribute(
     ]
     outcome.merge(run_matrix(second_wave, executor))
 
-    rows, per_seed = _rows(hybrids, seeds, outcome, judgement.checks, confidence=confidence)
+    rows, per_seed = _rows(
+        hybrids, seeds, outcome, judgement.checks, resized=resized, confidence=confidence
+    )
     report = build_report(options, captured, judgement, command=command, calibration=calibration)
     report = dataclasses.replace(
         report,
@@ -231,6 +260,7 @@ def attribute(
                 "confidence": confidence,
                 "stages": chosen,
                 "directions": DIRECTIONS,
+                "resized": resized,
                 "failed_jobs": sorted(outcome.failures),
             },
         },
@@ -243,6 +273,7 @@ def attribute(
         "confidence": confidence,
         "stages": chosen,
         "directions": DIRECTIONS,
+        "resized": resized,
         "rows": [row.to_json() for row in rows],
         "per_seed": per_seed,
         "baseline": {
@@ -287,6 +318,7 @@ def _rows(
     outcome: MatrixOutcome,
     checks: Sequence[CheckResult],
     *,
+    resized: Mapping[str, Mapping[str, Mapping[str, int]]],
     confidence: float,
 ) -> tuple[list[AttributionRow], dict[str, Any]]:
     rows: list[AttributionRow] = []
@@ -316,7 +348,8 @@ def _rows(
                 ci_high=high,
                 n_runs=len(entries),
                 direction=direction,
-                description=_describe(stage, direction, base_mean, hybrid_mean, checks),
+                description=_describe(stage, direction, base_mean, hybrid_mean, checks)
+                + _resize_note(hybrid, resized),
             )
         )
     return rows, per_seed
@@ -347,6 +380,23 @@ def _describe(
         summary = (first.diagnosis or first.description).split("; ")[0]
         text += f"; {first.check_id}: {summary}"
     return text
+
+
+def _resize_note(hybrid: Hybrid, resized: Mapping[str, Mapping[str, Mapping[str, int]]]) -> str:
+    """Return "; <stage>/<artifact> resized A → B px ..." for each resize the hybrid made."""
+    notes = []
+    for stage in hybrid.resized_stages():
+        into_donor = stage != hybrid.stage
+        source, target = (
+            (hybrid.receiver.side, hybrid.donor.side)
+            if into_donor
+            else (hybrid.donor.side, hybrid.receiver.side)
+        )
+        for name, sizes in resized[stage].items():
+            notes.append(
+                f"{stage}/{name} resized {sizes[source]} → {sizes[target]} px for the {target}"
+            )
+    return "".join(f"; {note}" for note in notes)
 
 
 def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int:

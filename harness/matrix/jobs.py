@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.matrix.adapters import Adapt, run_adapt
+
 logger = logging.getLogger(__name__)
 
 
@@ -67,12 +69,14 @@ class JobSpec:
         Unique, human-readable name, e.g. ``"151673 reference seed 2"``.
     steps
         Executed in order; a later step may feed from an earlier one's folder.
+        An :class:`~harness.matrix.adapters.Adapt` step resizes a stage's
+        image artifacts for the other side of a hybrid.
     tags
         Free-form labels the caller uses to group results (slice, side, seed).
     """
 
     name: str
-    steps: tuple[Step, ...]
+    steps: tuple[Step | Adapt, ...]
     tags: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -125,6 +129,10 @@ def run_job(job: JobSpec) -> JobResult:
     computed: list[str] = []
     reused: list[str] = []
     for step in job.steps:
+        if isinstance(step, Adapt):
+            done = computed if run_adapt(step) else reused
+            done.append(f"{step.out_dir}:{step.stage}")
+            continue
         implementation = (
             reference_implementation()
             if step.implementation == "reference"

@@ -15,6 +15,11 @@ receiving side runs everything downstream of X on that output. Swapping the
 stage's code, not its stored output, credits X with its own divergence only:
 the reference's stored output of a late stage such as ``train`` would carry
 every upstream divergence with it.
+
+Where the sides store square images of different sizes for a stage (512 px
+patches against 224 px ones), each crossing of that stage between the sides
+goes through an :class:`~harness.matrix.adapters.Adapt` step that resizes
+them to the consuming side's own size.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path
 from harness.config import RunConfig
 from harness.contract.stages import STAGE_NAMES, downstream_of, get_stage
 from harness.implementation import Implementation
+from harness.matrix.adapters import Adapt
 from harness.matrix.jobs import Step
 
 
@@ -150,11 +156,17 @@ class Hybrid:
     receiver, donor
         The side whose pipeline runs, and the side whose implementation of
         ``stage`` replaces the receiver's.
+    adapt
+        Stages whose square image artifacts differ in size between the
+        sides (see :func:`harness.matrix.adapters.size_mismatches`). When the
+        swapped stage or one of its inputs is among them, it is resized to
+        the consuming side's size where it crosses.
     """
 
     stage: str
     receiver: SidePlan
     donor: SidePlan
+    adapt: frozenset[str] = frozenset()
 
     @property
     def folder(self) -> Path:
@@ -177,7 +189,7 @@ class Hybrid:
         """Return the seed-independent steps (empty when the swapped stage is seeded)."""
         if self.per_seed:
             return []
-        steps = [self._donor_step(None)]
+        steps = self._donor_steps(None)
         stages = self._downstream(seeded=False)
         if stages:
             feeds = self._feeds(stages, seed=None)
@@ -188,7 +200,7 @@ class Hybrid:
 
     def seed_steps(self, seed: int) -> list[Step]:
         """Return the steps that run at ``seed`` after :meth:`shared_steps` finished."""
-        steps = [self._donor_step(seed)] if self.per_seed else []
+        steps = self._donor_steps(seed) if self.per_seed else []
         stages = self._downstream(seeded=True)
         feeds = self._feeds(stages, seed=seed)
         steps.append(
@@ -202,17 +214,52 @@ class Hybrid:
         """Return the folder of the hybrid's seeded stages (its scores live there)."""
         return self.folder / f"seed{seed}"
 
-    def _donor_step(self, seed: int | None) -> Step:
+    def resized_stages(self) -> list[str]:
+        """Return the stages resized where they cross: the swapped one and its inputs."""
+        crossing = [*_reads([self.stage]), self.stage]
+        return [stage for stage in _ordered(crossing) if stage in self.adapt]
+
+    def _donor_steps(self, seed: int | None) -> list[Step | Adapt]:
+        """Return the donor's run of the stage, with the resizes its inputs and output need."""
         donor_seed = seed if self.per_seed else None
-        feeds = {
-            read: str(self.receiver.folder_of(read, donor_seed)) for read in _reads([self.stage])
-        }
+        steps: list[Step | Adapt] = []
+        feeds: dict[str, str] = {}
+        for read in _reads([self.stage]):
+            source = str(self.receiver.folder_of(read, donor_seed))
+            if read in self.adapt:
+                out = self._adapted_root(read, self.donor, seed)
+                steps.append(
+                    Adapt(read, source=source, like=str(self.donor.folder_of(read, None)), out_dir=out)
+                )
+                source = out
+            feeds[read] = source
         config = (
             self.donor.seed_config(seed)
             if seed is not None and self.per_seed
             else self.donor.config
         )
-        return self.donor._step(config, self.donor_root(seed), [self.stage], feeds)
+        steps.append(self.donor._step(config, self.donor_root(seed), [self.stage], feeds))
+        if self.stage in self.adapt:
+            steps.append(
+                Adapt(
+                    self.stage,
+                    source=str(self.donor_root(seed)),
+                    like=str(self.receiver.folder_of(self.stage, None)),
+                    out_dir=self._adapted_root(self.stage, self.receiver, seed),
+                )
+            )
+        return steps
+
+    def _adapted_root(self, stage: str, consumer: SidePlan, seed: int | None) -> str:
+        """Return the folder of ``stage`` resized for ``consumer``."""
+        suffix = f"-seed{seed}" if self.per_seed and seed is not None else ""
+        return str(self.folder / "resized" / f"{stage}-for-{consumer.side}{suffix}")
+
+    def _output_root(self, seed: int | None) -> str:
+        """Return the folder the receiver reads the swapped stage from."""
+        if self.stage in self.adapt:
+            return self._adapted_root(self.stage, self.receiver, seed)
+        return str(self.donor_root(seed))
 
     def _downstream(self, *, seeded: bool) -> list[str]:
         return [
@@ -226,7 +273,7 @@ class Hybrid:
         feeds: dict[str, str] = {}
         for read in _reads(stages):
             if read == self.stage:
-                feeds[read] = str(self.donor_root(seed))
+                feeds[read] = self._output_root(seed)
             elif read in shared:
                 feeds[read] = str(self.folder / "base")
             else:

@@ -85,6 +85,35 @@ def test_inherited_and_passing_stages_are_not_swapped():
     assert divergent_stages(checks, SWAPPABLE) == ["patches", "genes", "cluster"]
 
 
+def hyperparameter_check(status, stages):
+    result = CheckResult.judged(
+        check_id="config.hyperparameters",
+        stage="config",
+        artifact="config",
+        metric="differing_keys",
+        observed=float(len(stages)),
+        threshold=Threshold(0.0, "max"),
+        evidence=[
+            {"key": f"key{i}", "reference": 1, "candidate": 2, "stages": names}
+            for i, names in enumerate(stages)
+        ],
+    )
+    return dataclasses.replace(result, status=status)
+
+
+def test_stages_with_differing_settings_are_divergent():
+    checks = [
+        check("genes", "fail"),
+        hyperparameter_check("fail", ["train", "patches, image_features", "graph"]),
+    ]
+    assert divergent_stages(checks, SWAPPABLE) == ["patches", "genes", "train"]
+
+
+def test_settings_count_only_when_their_check_fails():
+    checks = [hyperparameter_check("pass", ["train"]), check("cluster", "fail", origin="inherited")]
+    assert divergent_stages(checks, SWAPPABLE) == []
+
+
 def rows():
     return [
         AttributionRow("genes", 0.08, 0.02, 0.14, n_runs=3, direction="fix"),

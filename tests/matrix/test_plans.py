@@ -6,6 +6,7 @@ from pathlib import Path
 
 from harness.config import RunConfig
 from harness.contract.stages import STAGE_NAMES
+from harness.matrix.adapters import Adapt
 from harness.matrix.plans import Hybrid, SidePlan, seeded_closure
 from harness.sides import candidate_implementation, reference_implementation
 
@@ -117,3 +118,50 @@ def test_cluster_swap_feeds_receiver_seeded_training(tmp_path):
     assert donor.feeds["train"] == str(tmp_path / "cand-seed0")
     assert seeded.stages == ("refine", "metrics")
     assert seeded.feeds["cluster"] == donor.out_dir
+
+
+def test_patch_swap_resizes_where_patches_cross(tmp_path):
+    reference = plan("reference", tmp_path / "ref")
+    candidate = plan("candidate", tmp_path / "cand")
+    hybrid = Hybrid(
+        stage="patches", receiver=reference, donor=candidate, adapt=frozenset({"patches"})
+    )
+    assert hybrid.resized_stages() == ["patches"]
+    donor, resize, shared = hybrid.shared_steps()
+    assert isinstance(resize, Adapt)
+    assert donor.implementation == "legacy"
+    assert resize.source == donor.out_dir
+    assert resize.like == str(tmp_path / "ref")
+    assert shared.feeds["patches"] == resize.out_dir
+    assert resize.out_dir.endswith("patches-for-reference")
+    [seeded] = hybrid.seed_steps(0)
+    assert seeded.feeds["pseudo_labels"] == shared.out_dir
+
+
+def test_filter_swap_resizes_its_input_and_its_output(tmp_path):
+    reference = plan("reference", tmp_path / "ref")
+    candidate = plan("candidate", tmp_path / "cand")
+    hybrid = Hybrid(
+        stage="patch_filter",
+        receiver=candidate,
+        donor=reference,
+        adapt=frozenset({"patches", "patch_filter"}),
+    )
+    assert hybrid.resized_stages() == ["patches", "patch_filter"]
+    into_donor, donor, out_of_donor, shared = hybrid.shared_steps()
+    assert (into_donor.stage, into_donor.source, into_donor.like) == (
+        "patches", str(tmp_path / "cand"), str(tmp_path / "ref"),
+    )
+    assert donor.feeds["patches"] == into_donor.out_dir
+    assert (out_of_donor.stage, out_of_donor.source, out_of_donor.like) == (
+        "patch_filter", donor.out_dir, str(tmp_path / "cand"),
+    )
+    assert shared.feeds["patch_filter"] == out_of_donor.out_dir
+
+
+def test_swap_without_size_difference_has_no_resize(tmp_path):
+    reference = plan("reference", tmp_path / "ref")
+    candidate = plan("candidate", tmp_path / "cand")
+    hybrid = Hybrid(stage="graph", receiver=candidate, donor=reference, adapt=frozenset({"patches"}))
+    assert hybrid.resized_stages() == []
+    assert not any(isinstance(step, Adapt) for step in hybrid.shared_steps())

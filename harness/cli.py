@@ -159,15 +159,20 @@ def _add_diff(commands: argparse._SubParsersAction) -> None:
         "--tolerance", action="append", default=[], metavar="CHECK:METRIC=VALUE",
         help="override a threshold, e.g. train.embedding:cka=0.8; repeatable",
     )
-    diff.add_argument(
+    _add_comparison_options(diff)
+    _add_common_run_options(diff)
+
+
+def _add_comparison_options(parser: argparse.ArgumentParser) -> None:
+    """Add ``--calibration`` and ``--candidate-option``, shared by diff and attribute."""
+    parser.add_argument(
         "--calibration", type=Path, default=None,
         help="calibration file with thresholds (default: the one `harness calibrate` stored for this slice, if any)",
     )
-    diff.add_argument(
+    parser.add_argument(
         "--candidate-option", action="append", default=[], metavar="KEY=VALUE",
         help="option of the candidate, e.g. simulate_no_r=true or encoder=uni2; VALUE is JSON or text; repeatable",
     )
-    _add_common_run_options(diff)
 
 
 def _add_report(commands: argparse._SubParsersAction) -> None:
@@ -281,14 +286,7 @@ def _add_attribute(commands: argparse._SubParsersAction) -> None:
         "--confidence", type=float, default=0.95, help="level of the intervals (default: 0.95)"
     )
     attribute.add_argument("--out", type=Path, default=None, help="report folder (default: reports/attribute-<time>)")
-    attribute.add_argument(
-        "--calibration", type=Path, default=None,
-        help="calibration file with thresholds (default: the one stored for this slice, if any)",
-    )
-    attribute.add_argument(
-        "--candidate-option", action="append", default=[], metavar="KEY=VALUE",
-        help="option of the candidate, e.g. simulate_no_r=true; repeatable",
-    )
+    _add_comparison_options(attribute)
     _add_matrix_options(attribute, default_seeds=3)
     _add_common_run_options(attribute)
 

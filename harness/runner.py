@@ -56,6 +56,7 @@ def run_side(
     data_dir: Path | None,
     inputs_from: Mapping[str, StageRecord] | None = None,
     force: bool = False,
+    verify: bool = True,
 ) -> SideRun:
     """Compute (or load from cache) ``stages`` of ``implementation`` into ``out_dir``.
 
@@ -80,6 +81,10 @@ def run_side(
         side's own outputs of that stage as inputs (cross-feeding).
     force
         Recompute even when a valid cached stage exists.
+    verify
+        Re-hash a cached stage's files before reusing it. ``False`` trusts the
+        manifest digests; only for folders this process's caller has just
+        verified or written.
 
     Raises
     ------
@@ -126,7 +131,7 @@ def run_side(
             data_identity = _data_identity(data_dir, config)
         key = _cache_key(identity, spec, config, input_digests, data_identity if spec.needs_data_folder else None)
 
-        cached = None if force else store.read_stage(name)
+        cached = None if force else store.read_stage(name, verify=verify)
         if cached is not None and cached.cache_key == key:
             _bind_dims(spec, cached, dims)
             result.records[name] = cached

@@ -163,6 +163,7 @@ def attribute(
         candidate_options=dict(candidate_options or {}),
         isolate=not stages,
         thresholds=thresholds,
+        verify_cache=False,
     )
     candidate_config = config.with_options(candidate=candidate, **dict(candidate_options or {}))
     reference_root, candidate_root = run_roots(options, candidate_config)

@@ -25,6 +25,7 @@ Policies, each decided on purpose:
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,13 +50,22 @@ def default_fraction_threshold() -> Threshold:
     return Threshold(0.0, "max", unit="", source="default")
 
 
+CHUNK_ELEMENTS = 1 << 22
+"""Elements judged per chunk of whole rows (32 MB per float64 working array).
+
+Dense arrays are judged chunk by chunk, so the working memory is a few
+chunks plus the differing elements' errors, not several float64 copies of
+the whole matrix (which is gigabytes for 50,000 spots × 3000 genes)."""
+
+
 @dataclass(frozen=True)
 class _FlatValues:
-    """Compared elements of two arrays, flattened.
+    """Compared elements of a run of whole rows of two arrays, flattened.
 
     ``positions`` contains the flat index of each compared element in the full array,
-    or ``None`` in the dense case, where every element is compared. Elements absent
-    from a sparse pair are zero on both sides and therefore equal.
+    or ``None`` in the dense case, where every element from flat index ``offset``
+    on is compared. Elements absent from a sparse pair are zero on both sides and
+    therefore equal.
     """
 
     reference: np.ndarray
@@ -63,6 +73,11 @@ class _FlatValues:
     positions: np.ndarray | None
     n_elements: int
     row_width: int
+    offset: int = 0
+
+    def flat_positions(self, local: np.ndarray) -> np.ndarray:
+        """Return the flat index in the full array of the chunk's elements ``local``."""
+        return local + self.offset if self.positions is None else self.positions[local]
 
 
 def compare_arrays(
@@ -86,7 +101,8 @@ def compare_arrays(
     reference, candidate
         Arrays of the same shape, e.g. ``(n_obs, n_vars)``, already aligned by barcode
         along the first axis (see :func:`harness.compare.align.align_barcodes`).
-        Memory-mapped arrays are read in full. Sparse inputs are compared on the union
+        Dense arrays (memory-mapped ones too) are read in chunks of whole rows
+        (:data:`CHUNK_ELEMENTS`). Sparse inputs are compared on the union
         of their stored positions; a dense side is converted to sparse.
     rtol
         Relative tolerance, default :data:`DEFAULT_RTOL`.
@@ -160,11 +176,13 @@ def compare_arrays(
     n_rows = reference.shape[0] if reference.ndim else 1
     labels_of_rows = row_keys(keys, n_rows=n_rows)
     if sparse_input:
-        flat = _flatten_sparse(reference, candidate)
+        chunks = iter([_flatten_sparse(reference, candidate)])
     else:
-        flat = _flatten_dense(reference, candidate)
-    return _judge_flat(
-        flat,
+        chunks = _dense_chunks(reference, candidate)
+    return _judge_chunks(
+        chunks,
+        n_elements=n_elements,
+        row_width=int(np.prod(reference.shape[1:], dtype=np.int64)) if reference.ndim > 1 else 1,
         rtol=rtol,
         atol=atol,
         threshold=threshold,
@@ -177,9 +195,147 @@ def compare_arrays(
     )
 
 
-def _judge_flat(
-    flat: _FlatValues,
+@dataclass
+class _Tally:
+    """Running totals of the judged chunks; rows never straddle two chunks."""
+
+    n_differing: int = 0
+    n_nan_reference: int = 0
+    n_nan_candidate: int = 0
+    n_inf_reference: int = 0
+    n_inf_candidate: int = 0
+    n_nonfinite_differing: int = 0
+    unexcused_nan: bool = False
+    max_error: float | None = None
+    max_relative: float | None = None
+    nonzero_error_at_zero: bool = False
+    n_rel_error_undefined: int = 0
+    n_rows_offending: int = 0
+
+    def __post_init__(self) -> None:
+        self.errors: list[np.ndarray] = []
+        self.relative: list[np.ndarray] = []
+        self.worst_rows: list[dict[str, Any]] = []
+
+    def add(
+        self, flat: _FlatValues, *, rtol: float, atol: float, equal_nan: bool, equal_inf: bool,
+        keys: np.ndarray | None,
+    ) -> None:
+        reference, candidate = flat.reference, flat.candidate
+        nan_reference = np.isnan(reference)
+        nan_candidate = np.isnan(candidate)
+        inf_reference = np.isinf(reference)
+        inf_candidate = np.isinf(candidate)
+        finite = ~(nan_reference | nan_candidate | inf_reference | inf_candidate)
+        with np.errstate(invalid="ignore", over="ignore"):
+            abs_error = np.abs(candidate - reference)
+            close = finite & (abs_error <= atol + rtol * np.abs(reference))
+        both_nan = nan_reference & nan_candidate
+        if equal_nan:
+            close |= both_nan
+        if equal_inf:
+            close |= inf_reference & inf_candidate & (reference == candidate)
+        differing = ~close
+        unexcused = nan_reference | nan_candidate
+        if equal_nan:
+            unexcused &= ~both_nan
+
+        self.n_differing += int(differing.sum())
+        self.n_nan_reference += int(nan_reference.sum())
+        self.n_nan_candidate += int(nan_candidate.sum())
+        self.n_inf_reference += int(inf_reference.sum())
+        self.n_inf_candidate += int(inf_candidate.sum())
+        self.n_nonfinite_differing += int((differing & ~finite).sum())
+        self.unexcused_nan |= bool(unexcused.any())
+
+        selected = differing & finite
+        errors = abs_error[selected]
+        denominators = np.abs(reference[selected])
+        defined = denominators > 0
+        self.errors.append(errors)
+        self.relative.append(errors[defined] / denominators[defined])
+        self.n_rel_error_undefined += int((~defined).sum())
+
+        all_errors = abs_error[finite]
+        all_denominators = np.abs(reference[finite])
+        self.nonzero_error_at_zero |= bool(np.any((all_denominators == 0) & (all_errors > 0)))
+        positive = all_denominators > 0
+        self.max_error = _running_max(self.max_error, all_errors)
+        self.max_relative = _running_max(
+            self.max_relative, all_errors[positive] / all_denominators[positive]
+        )
+        rows, n_offending = _offending_rows(
+            flat, differing=differing, abs_error=abs_error, finite=finite, keys=keys
+        )
+        self.n_rows_offending += n_offending
+        self.worst_rows = sorted(
+            [*self.worst_rows, *rows], key=lambda row: -row["_badness"]
+        )[:MAX_EVIDENCE_ROWS]
+
+    def stats(self) -> dict[str, Any]:
+        """Absolute and relative error statistics over the finite differing elements."""
+        errors = _gather(self.errors)
+        relative = _gather(self.relative)
+        undefined = self.n_rel_error_undefined
+        return {
+            "max_abs_error": _stat(np.max, errors),
+            "mean_abs_error": _stat(np.mean, errors),
+            "median_abs_error": _median_in_place(errors),
+            "max_rel_error": _stat(np.max, relative),
+            "mean_rel_error": _stat(np.mean, relative),
+            "median_rel_error": _median_in_place(relative),
+            "n_rel_error_undefined": undefined,
+            "rel_error_note": (
+                f"relative error undefined at {undefined} differing elements "
+                "where the reference is 0"
+                if undefined
+                else ""
+            ),
+            "atol_to_pass": self.max_error or 0.0,
+            "rtol_to_pass": (
+                float("inf") if self.nonzero_error_at_zero else (self.max_relative or 0.0)
+            ),
+        }
+
+    def evidence(self) -> list[dict[str, Any]]:
+        """Return the worst offending rows, worst first, without the sort key."""
+        return [{k: v for k, v in row.items() if k != "_badness"} for row in self.worst_rows]
+
+
+def _gather(parts: list[np.ndarray]) -> np.ndarray:
+    """Concatenate ``parts`` and empty the list, so only one copy stays alive."""
+    joined = np.concatenate(parts) if parts else np.empty(0)
+    parts.clear()
+    return joined
+
+
+def _median_in_place(values: np.ndarray) -> float | None:
+    """Return the median as numpy.median does, partitioning ``values`` in place (no copy)."""
+    n = values.size
+    if n == 0:
+        return None
+    if np.isnan(values).any():
+        return float("nan")
+    middle = n // 2
+    if n % 2:
+        values.partition(middle)
+        return float(values[middle])
+    values.partition([middle - 1, middle])
+    return float((values[middle - 1] + values[middle]) / 2)
+
+
+def _running_max(current: float | None, values: np.ndarray) -> float | None:
+    if values.size == 0:
+        return current
+    found = float(values.max())
+    return found if current is None else max(current, found)
+
+
+def _judge_chunks(
+    chunks: Iterator[_FlatValues],
     *,
+    n_elements: int,
+    row_width: int,
     rtol: float,
     atol: float,
     threshold: Threshold,
@@ -190,61 +346,38 @@ def _judge_flat(
     metric: str,
     details: dict[str, Any],
 ) -> CheckResult:
-    reference, candidate = flat.reference, flat.candidate
-    nan_reference = np.isnan(reference)
-    nan_candidate = np.isnan(candidate)
-    inf_reference = np.isinf(reference)
-    inf_candidate = np.isinf(candidate)
-    finite = ~(nan_reference | nan_candidate | inf_reference | inf_candidate)
+    tally = _Tally()
+    for flat in chunks:
+        tally.add(flat, rtol=rtol, atol=atol, equal_nan=equal_nan, equal_inf=equal_inf, keys=keys)
+    n_differing = tally.n_differing
 
-    with np.errstate(invalid="ignore", over="ignore"):
-        abs_error = np.abs(candidate - reference)
-        close = finite & (abs_error <= atol + rtol * np.abs(reference))
-    both_nan = nan_reference & nan_candidate
-    if equal_nan:
-        close |= both_nan
-    if equal_inf:
-        close |= inf_reference & inf_candidate & (reference == candidate)
-    differing = ~close
-    n_differing = int(differing.sum())
-
-    unexcused_nan = nan_reference | nan_candidate
-    if equal_nan:
-        unexcused_nan &= ~both_nan
     forced_failure = ""
-    if unexcused_nan.any():
+    if tally.unexcused_nan:
         forced_failure = (
-            f"NaN at {int(nan_reference.sum())} reference and {int(nan_candidate.sum())} "
+            f"NaN at {tally.n_nan_reference} reference and {tally.n_nan_candidate} "
             "candidate elements (NaN fails unless `equal_nan=True` and both sides have NaN "
             "at the same places)"
         )
-
     counts = {
-        "n_elements": flat.n_elements,
+        "n_elements": n_elements,
         "n_differing": n_differing,
-        "fraction_differing": n_differing / flat.n_elements,
+        "fraction_differing": n_differing / n_elements,
         "atol": atol,
         "rtol": rtol,
         "equal_nan": equal_nan,
         "equal_inf": equal_inf,
     }
-    stats = _error_stats(
-        abs_error=abs_error, reference=reference, finite=finite, differing=differing
-    )
+    stats = tally.stats()
     nonfinite = {
-        "n_nan_reference": int(nan_reference.sum()),
-        "n_nan_candidate": int(nan_candidate.sum()),
-        "n_inf_reference": int(inf_reference.sum()),
-        "n_inf_candidate": int(inf_candidate.sum()),
-        "n_nonfinite_differing": int((differing & ~finite).sum()),
+        "n_nan_reference": tally.n_nan_reference,
+        "n_nan_candidate": tally.n_nan_candidate,
+        "n_inf_reference": tally.n_inf_reference,
+        "n_inf_candidate": tally.n_inf_candidate,
+        "n_nonfinite_differing": tally.n_nonfinite_differing,
     }
-
-    evidence, n_rows_offending = _offending_rows(
-        flat, differing=differing, abs_error=abs_error, finite=finite, keys=keys
-    )
-    n_rows = flat.n_elements // flat.row_width
+    n_rows = n_elements // row_width
     context = (
-        f"{n_differing}/{flat.n_elements} elements (in {n_rows_offending}/{n_rows} rows) "
+        f"{n_differing}/{n_elements} elements (in {tally.n_rows_offending}/{n_rows} rows) "
         f"differ beyond atol {atol:g} + rtol {rtol:g} * |reference|"
     )
     if stats["max_abs_error"] is not None:
@@ -255,25 +388,33 @@ def _judge_flat(
     return CheckResult.judged(
         **labels,
         metric=metric,
-        observed=n_differing / flat.n_elements,
+        observed=n_differing / n_elements,
         threshold=threshold,
         context=context,
         forced_failure=forced_failure,
-        evidence=evidence,
-        n_offending=n_rows_offending,
+        evidence=tally.evidence(),
+        n_offending=tally.n_rows_offending,
         details={**details, **counts, **stats, **nonfinite},
     )
 
 
-def _flatten_dense(reference: np.ndarray, candidate: np.ndarray) -> _FlatValues:
+def _dense_chunks(reference: np.ndarray, candidate: np.ndarray) -> Iterator[_FlatValues]:
+    """Yield runs of whole rows of both arrays as float64, about CHUNK_ELEMENTS elements each."""
+    n_rows = reference.shape[0] if reference.ndim else 1
     width = int(np.prod(reference.shape[1:], dtype=np.int64)) if reference.ndim > 1 else 1
-    return _FlatValues(
-        reference=np.asarray(reference, dtype=np.float64).reshape(-1),
-        candidate=np.asarray(candidate, dtype=np.float64).reshape(-1),
-        positions=None,
-        n_elements=int(reference.size),
-        row_width=width,
-    )
+    if reference.ndim == 0:
+        reference, candidate = reference.reshape(1), candidate.reshape(1)
+    step = max(1, CHUNK_ELEMENTS // max(width, 1))
+    for start in range(0, n_rows, step):
+        stop = min(n_rows, start + step)
+        yield _FlatValues(
+            reference=np.asarray(reference[start:stop], dtype=np.float64).reshape(-1),
+            candidate=np.asarray(candidate[start:stop], dtype=np.float64).reshape(-1),
+            positions=None,
+            n_elements=(stop - start) * width,
+            row_width=width,
+            offset=start * width,
+        )
 
 
 def _flatten_sparse(reference: Any, candidate: Any) -> _FlatValues:
@@ -305,43 +446,6 @@ def _flatten_sparse(reference: Any, candidate: Any) -> _FlatValues:
     )
 
 
-def _error_stats(
-    *, abs_error: np.ndarray, reference: np.ndarray, finite: np.ndarray, differing: np.ndarray
-) -> dict[str, Any]:
-    """Absolute and relative error statistics over the finite differing elements."""
-    selected = differing & finite
-    errors = abs_error[selected]
-    denominators = np.abs(reference[selected])
-    defined = denominators > 0
-    relative = errors[defined] / denominators[defined]
-
-    all_errors = abs_error[finite]
-    all_denominators = np.abs(reference[finite])
-    nonzero_error_at_zero = bool(np.any((all_denominators == 0) & (all_errors > 0)))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        all_relative = all_errors[all_denominators > 0] / all_denominators[all_denominators > 0]
-
-    return {
-        "max_abs_error": _stat(np.max, errors),
-        "mean_abs_error": _stat(np.mean, errors),
-        "median_abs_error": _stat(np.median, errors),
-        "max_rel_error": _stat(np.max, relative),
-        "mean_rel_error": _stat(np.mean, relative),
-        "median_rel_error": _stat(np.median, relative),
-        "n_rel_error_undefined": int((~defined).sum()),
-        "rel_error_note": (
-            f"relative error undefined at {int((~defined).sum())} differing elements "
-            "where the reference is 0"
-            if (~defined).any()
-            else ""
-        ),
-        "atol_to_pass": _stat(np.max, all_errors) or 0.0,
-        "rtol_to_pass": (
-            float("inf") if nonzero_error_at_zero else (_stat(np.max, all_relative) or 0.0)
-        ),
-    }
-
-
 def _offending_rows(
     flat: _FlatValues,
     *,
@@ -350,11 +454,15 @@ def _offending_rows(
     finite: np.ndarray,
     keys: np.ndarray | None,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Summarise the rows with differing elements, worst first, at most 100 of them."""
+    """Summarise the chunk's rows with differing elements, worst first, at most 100 of them.
+
+    Each row carries ``_badness`` (its worst error, infinite for a non-finite
+    element) so that rows of several chunks can be ranked together.
+    """
     local = np.flatnonzero(differing)
     if local.size == 0:
         return [], 0
-    positions = local if flat.positions is None else flat.positions[local]
+    positions = flat.flat_positions(local)
     rows = positions // flat.row_width
     badness = np.where(finite[local], abs_error[local], np.inf)
 
@@ -377,6 +485,7 @@ def _offending_rows(
             "reference": float(flat.reference[local[element]]),
             "candidate": float(flat.candidate[local[element]]),
             "abs_error": float(abs_error[local[element]]),
+            "_badness": float(badness[element]),
         })
     return evidence, int(first.size)
 

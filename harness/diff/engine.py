@@ -65,6 +65,10 @@ class DiffOptions:
         Thresholds in effect (defaults, calibration, user).
     force
         Recompute every stage.
+    verify_cache
+        Re-hash every reused artifact against its manifest (default). A caller
+        whose jobs have just verified or written the same run folders turns it
+        off, so multi-gigabyte patch arrays are not hashed twice.
     """
 
     data_dir: Path
@@ -78,6 +82,7 @@ class DiffOptions:
     waivers: Sequence[Waiver] = ()
     thresholds: ThresholdBook = field(default_factory=ThresholdBook)
     force: bool = False
+    verify_cache: bool = True
 
     def compared_stages(self) -> list[str]:
         """Return the stages whose checks are computed, in pipeline order."""
@@ -139,6 +144,7 @@ def capture(
     reference_run = run_side(
         reference, side="reference", out_dir=reference_root, config=options.config,
         stages=needed, data_dir=options.data_dir, force=options.force,
+        verify=options.verify_cache,
     )
     provided = set(candidate.provided_stages())
     fed = {
@@ -148,6 +154,7 @@ def capture(
     candidate_run = run_side(
         candidate, side="candidate", out_dir=candidate_root, config=candidate_config,
         stages=needed, data_dir=options.data_dir, inputs_from=fed, force=options.force,
+        verify=options.verify_cache,
     )
     return Capture(
         reference=reference_run,

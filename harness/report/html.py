@@ -334,7 +334,7 @@ def _tolerances_section(report: DiffReport) -> str:
         for check_id, threshold in report.tolerances.items()
     ]
     table = _table(["check", "value", "direction", "unit", "source"], rows)
-    return f'<section id="tolerances">\n<h2>Tolerances</h2>\n{table}\n</section>'
+    return f'<section id="tolerances">\n<h2>Thresholds</h2>\n{table}\n</section>'
 
 
 def _written_section(written: Mapping[str, Path] | None) -> str:

@@ -216,7 +216,7 @@ def _tolerances(report: DiffReport) -> str:
         for check_id, threshold in report.tolerances.items()
     ]
     table = _table(["check", "value", "direction", "unit", "source"], rows)
-    return f"## Tolerances\n\n{table}"
+    return f"## Thresholds\n\n{table}"
 
 
 def _written(written: Mapping[str, Path] | None) -> str:

@@ -26,7 +26,8 @@ Top level, a JSON object::
       "exit_code": 0 | 1 | null,              derived: 1 when any check fails or errors,
                                               null when there are no checks
       "checks": [CHECK, ...],                 in the order the comparators produced them
-      "tolerances": {check_id: TOLERANCE, ...},
+      "tolerances": {check_id: TOLERANCE, ...},  plus CHECK:METRIC for a bound applied
+                                              inside a check (train.embedding:knn_overlap)
       "attribution": [ATTRIBUTION, ...] | null,
       "figures_data": {"reference": str, "candidate": str} | null,
       "waivers": [{"check": str, "reason": str, "source": str}, ...],
@@ -628,8 +629,21 @@ class DiffReport:
 
 
 def tolerances_from_checks(checks: Iterable[CheckResult]) -> dict[str, Threshold]:
-    """Return check id to threshold for every check judged against one."""
-    return {check.check_id: check.threshold for check in checks if check.threshold is not None}
+    """Return check id to threshold for every check judged against one.
+
+    A check that applies a second bound inside itself (``train.embedding``
+    judges CKA and, in its details, the kNN overlap) adds that bound under
+    ``CHECK:METRIC``, the spelling ``--tolerance`` takes.
+    """
+    found: dict[str, Threshold] = {}
+    for check in checks:
+        if check.threshold is not None:
+            found[check.check_id] = check.threshold
+        for metric, detail in check.details.items():
+            nested = detail.get("threshold") if isinstance(detail, Mapping) else None
+            if isinstance(nested, Mapping) and "value" in nested and "direction" in nested:
+                found[f"{check.check_id}:{metric}"] = Threshold.from_json(nested)
+    return found
 
 
 def check_to_json(check: CheckResult) -> dict[str, Any]:

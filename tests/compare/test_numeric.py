@@ -257,3 +257,65 @@ def test_sparse_nan_fails_by_default():
 
     assert compare_arrays(reference, reference.copy()).status == "fail"
     assert compare_arrays(reference, reference.copy(), equal_nan=True).status == "pass"
+
+
+special_floats = st.sampled_from([0.0, 1.0, -2.5, 1e-9, nan, inf, -inf])
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    reference=hnp.arrays(np.float64, st.tuples(st.integers(1, 12), st.integers(1, 5)),
+                         elements=special_floats),
+    noise=st.integers(0, 2**16),
+    chunk=st.integers(1, 9),
+    equal_nan=st.booleans(),
+)
+def test_chunked_judgement_equals_whole_array_judgement(reference, noise, chunk, equal_nan):
+    import harness.compare.numeric as numeric
+
+    rng = np.random.default_rng(noise)
+    candidate = reference.copy()
+    flip = rng.random(reference.shape) < 0.4
+    candidate[flip] = rng.choice([0.0, 1.0, 3.0, nan, inf], size=int(flip.sum()))
+    whole = compare_arrays(reference, candidate, equal_nan=equal_nan)
+    saved = numeric.CHUNK_ELEMENTS
+    numeric.CHUNK_ELEMENTS = chunk
+    try:
+        chunked = compare_arrays(reference, candidate, equal_nan=equal_nan)
+    finally:
+        numeric.CHUNK_ELEMENTS = saved
+    assert chunked.status == whole.status
+    assert chunked.observed == whole.observed
+    assert chunked.n_offending == whole.n_offending
+    assert chunked.forced_failure == whole.forced_failure
+    assert np.array_equal(
+        np.array([list(row.values())[1:] for row in chunked.evidence], dtype=float),
+        np.array([list(row.values())[1:] for row in whole.evidence], dtype=float),
+        equal_nan=True,
+    )
+    for key, value in whole.details.items():
+        other = chunked.details[key]
+        if isinstance(value, float):
+            assert other == pytest.approx(value, nan_ok=True, rel=1e-12), key
+        else:
+            assert other == value, key
+
+
+def test_rows_of_many_chunks_rank_together():
+    import harness.compare.numeric as numeric
+
+    reference = np.zeros((300, 4))
+    candidate = reference.copy()
+    candidate[:, 1] = np.arange(300) / 100.0
+    saved = numeric.CHUNK_ELEMENTS
+    numeric.CHUNK_ELEMENTS = 8
+    try:
+        result = compare_arrays(reference, candidate, keys=np.array([f"s{i}" for i in range(300)]))
+    finally:
+        numeric.CHUNK_ELEMENTS = saved
+    assert result.n_offending == 299
+    assert len(result.evidence) == MAX_EVIDENCE_ROWS
+    assert result.evidence[0]["key"] == "s299"
+    assert [row["key"] for row in result.evidence[:3]] == ["s299", "s298", "s297"]
+    assert result.details["max_abs_error"] == pytest.approx(2.99)
+    assert result.details["median_abs_error"] == pytest.approx(1.5)

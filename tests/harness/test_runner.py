@@ -93,6 +93,21 @@ def test_corrupted_stage_is_recomputed(tmp_path: Path, data_dir: Path, caplog) -
     assert "edges" in caplog.text
 
 
+def test_unverified_reuse_trusts_the_manifest(tmp_path: Path, data_dir: Path) -> None:
+    pipeline = _TinyPipeline()
+    _run(pipeline, tmp_path / "run", data_dir)
+    edges_file = tmp_path / "run" / "graph" / "edges.npy"
+    edges_file.write_bytes(edges_file.read_bytes()[:-4])
+
+    trusted = run_side(
+        pipeline, side="reference", out_dir=tmp_path / "run", config=RunConfig(device="cpu"),
+        stages=["load", "graph"], data_dir=data_dir, verify=False,
+    )
+    assert trusted.reused == ["load", "graph"]
+    assert pipeline.calls["graph"] == 1
+    assert _run(pipeline, tmp_path / "run", data_dir).computed == ["graph"]
+
+
 def test_changed_data_invalidates_load(tmp_path: Path, data_dir: Path) -> None:
     pipeline = _TinyPipeline()
     _run(pipeline, tmp_path / "run", data_dir)

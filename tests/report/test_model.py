@@ -231,6 +231,20 @@ def test_tolerances_default_from_checks() -> None:
     assert "cluster.backend" not in report.tolerances
 
 
+def test_tolerances_include_a_bound_applied_inside_a_check() -> None:
+    overlap = Threshold(0.134, "min", source="calibration")
+    check = CheckResult.judged(
+        check_id="train.embedding", stage="train", artifact="emb", metric="cka",
+        observed=0.95, threshold=Threshold(0.9, "min"),
+        details={"knn_overlap": {"observed": 0.2, "threshold": overlap.to_json()}},
+    )
+    report = sample_report(checks=[check])
+
+    assert report.tolerances["train.embedding"] == Threshold(0.9, "min")
+    assert report.tolerances["train.embedding:knn_overlap"] == overlap
+    assert "train.embedding:knn_overlap" in report.to_json()["tolerances"]
+
+
 def test_side_info_from_side_run(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "candidate")
     store.write_run_fields({"implementation": {"name": "staig-fusion", "version": "0.3"}})

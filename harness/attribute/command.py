@@ -76,11 +76,11 @@ def divergent_stages(checks: Sequence[CheckResult], swappable: set[str]) -> list
     """Return the stages that diverge on their own.
 
     A stage diverges on its own when it has a failing, errored or waived
-    check that is not only inherited, or when a setting recorded in its
-    config differs between the sides (``config.hyperparameters`` names the
-    stages of each differing key): training with another temperature or
-    epoch count may pass the embedding checks against a wide noise floor,
-    yet its cost in ARI is what the attribution measures.
+    check that is not only inherited. It also does when a setting recorded
+    in its config differs between the sides (``config.hyperparameters``
+    names the stages of each differing key). Training with another
+    temperature or epoch count may pass the embedding checks against a wide
+    noise floor, yet its cost in ARI is what the attribution measures.
     """
     chosen = {
         check.stage

@@ -98,6 +98,13 @@ def divergent_stages(checks: Sequence[CheckResult], swappable: set[str]) -> list
     return [name for name in STAGE_NAMES if name in chosen]
 
 
+def check_confidence(confidence: float) -> None:
+    """Raise :class:`InputError` unless ``confidence`` lies strictly between 0 and 1."""
+    if not 0.0 < confidence < 1.0:
+        msg = f"--confidence {confidence}: expected a level strictly between 0 and 1, e.g. 0.95"
+        raise InputError(msg)
+
+
 def attribute(
     *,
     data_dir: Path,
@@ -134,8 +141,9 @@ def attribute(
     Raises
     ------
     InputError
-        For no or repeated seeds, an unknown or unswappable stage, or when the
-        base runs fail (their job errors are in the message).
+        For no or repeated seeds, a confidence level outside (0, 1), an
+        unknown or unswappable stage, or when the base runs fail (their job
+        errors are in the message).
     """
     from harness.diff.command import build_report, load_thresholds
     from harness.diff.engine import DiffOptions, capture, judge, run_roots
@@ -144,6 +152,7 @@ def attribute(
     if not seeds or len(set(seeds)) != len(seeds):
         msg = f"seeds {list(seeds)}: expected one or more different seeds"
         raise InputError(msg)
+    check_confidence(confidence)
     reference_impl = reference_implementation()
     candidate_impl = candidate_implementation(candidate)
     swappable = (
@@ -410,6 +419,7 @@ def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
 
     config = matrix_config(args, command="attribute")
     seeds = seeds_from_args(args)
+    check_confidence(args.confidence)
     stages = args.stages.split(",") if args.stages else None
     unknown = [stage for stage in stages or () if stage not in STAGE_NAMES]
     if unknown:

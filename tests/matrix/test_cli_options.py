@@ -26,6 +26,7 @@ def small_slice(tmp_path_factory):
         (["attribute", "--stages", "graph,nosuchstage"], "unknown stage(s) ['nosuchstage']"),
         (["attribute", "--stages", "metrics"], "'metrics': not a stage both sides provide"),
         (["attribute", "--seed-list", "2,2"], "one or more different seeds"),
+        (["attribute", "--confidence", "1.5"], "--confidence 1.5: expected a level"),
     ],
 )
 def test_bad_matrix_options_exit_2_with_message(
@@ -46,6 +47,7 @@ def test_bad_matrix_options_exit_2_with_message(
         ["calibrate", "--seeds", "1"],
         ["attribute", "--stages", "nosuchstage"],
         ["attribute", "--seed-list", "1,x"],
+        ["attribute", "--confidence", "0"],
     ],
 )
 def test_option_errors_come_before_building_synthetic_slice(argv, tmp_path, monkeypatch):

@@ -194,7 +194,7 @@ class StaigFusionConfig:
     profile
         ``"legacy"`` or ``"strict"``.
     preset
-        ``"staig"`` or ``"quick"``.
+        ``"staig"``, ``"quick"`` or ``"quick-encoders"``.
     slice_name
         Name of the per-slice hyperparameter set the run uses.
     patches, encoder, genes, train, cluster

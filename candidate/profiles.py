@@ -25,7 +25,7 @@ from candidate.config import (
     StaigFusionConfig,
     TrainConfig,
 )
-from harness.config import RunConfig
+from harness.config import QUICK_ENCODER_PRESETS, RunConfig
 from harness.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -171,7 +171,7 @@ def build_config(
         ),
         encoder=EncoderConfig(
             requested=str(options.get("encoder", DEFAULT_ENCODER)),
-            quick_stand_in=QUICK_STAND_IN if run_config.preset == "quick" else None,
+            quick_stand_in=QUICK_STAND_IN if run_config.preset in QUICK_ENCODER_PRESETS else None,
         ),
         genes=GeneConfig(
             n_top_genes=settings["n_top_genes"],

@@ -14,7 +14,7 @@ import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
-from harness.config import PRESETS, RunConfig
+from harness.config import PRESETS, QUICK_ENCODER_PRESETS, RunConfig
 from harness.console import make_console, setup_logging
 from harness.contract.stages import STAGE_NAMES, stages_until, upstream_closure
 from harness.errors import HarnessError
@@ -80,7 +80,10 @@ def _add_common_run_options(parser: argparse.ArgumentParser, *, several_slices: 
         )
     parser.add_argument(
         "--preset", choices=PRESETS, default="quick",
-        help="staig: the published settings; quick: small encoder and few epochs for CPUs (default: quick)",
+        help=(
+            "staig: the published settings; quick: small encoder and few epochs for CPUs; "
+            "quick-encoders: small encoder, published training epochs (default: quick)"
+        ),
     )
     parser.add_argument(
         "--device", choices=("auto", "cpu", "cuda"), default="auto",
@@ -362,10 +365,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
             raise InputError(msg)
         weights[name] = path
     allow_random_init = args.allow_random_init
-    if args.preset == "quick" and not weights and not allow_random_init:
+    if args.preset in QUICK_ENCODER_PRESETS and not weights and not allow_random_init:
         logger.info(
-            "quick preset without --weights: image encoders start from random weights "
-            "(recorded in each encoder artifact)"
+            "%s preset without --weights: image encoders start from random weights "
+            "(recorded in each encoder artifact)",
+            args.preset,
         )
         allow_random_init = True
     return RunConfig(

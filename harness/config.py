@@ -11,7 +11,9 @@ from harness.artifacts.io import dumps_json
 from harness.errors import InputError, MissingDependencyError
 
 Device = Literal["auto", "cpu", "cuda"]
-PRESETS = ("staig", "quick")
+PRESETS = ("staig", "quick", "quick-encoders")
+QUICK_ENCODER_PRESETS = frozenset({"quick", "quick-encoders"})
+"""Presets whose image encoders are small stand-ins, run from random weights unless given some."""
 
 
 @dataclass(frozen=True)
@@ -24,6 +26,10 @@ class RunConfig:
         ``"staig"`` runs the published settings (1 BYOL epoch on ResNet-50,
         300 training epochs). ``"quick"`` shrinks the encoder and epochs for
         CPUs and CI, and each side records every reduction in its stage configs.
+        ``"quick-encoders"`` shrinks only the image encoders and trains for
+        the published number of epochs: the image branch steers training
+        through edge dropping and pseudo-labels, and 30 epochs give it too
+        little time to matter for an attribution.
     slice_config
         Name of a per-slice hyperparameter set (e.g. ``"151673"``); ``None``
         lets the side choose from the data folder's name.

@@ -21,13 +21,14 @@ from typing import Any
 import pytest
 
 from harness.compare.result import CheckResult
+from harness.config import PRESETS, QUICK_ENCODER_PRESETS
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     """Register the probe options."""
     group = parser.getgroup("harness", "differential testing probes")
     group.addoption("--candidate", default=None, help="legacy, strict, module:object or artifacts:DIR")
     group.addoption("--data", default=None, help="Space Ranger folder (default: built-in synthetic slice)")
-    group.addoption("--preset", default=None, choices=("staig", "quick"), help="pipeline preset")
+    group.addoption("--preset", default=None, choices=PRESETS, help="pipeline preset")
     group.addoption("--harness-device", default=None, choices=("auto", "cpu", "cuda"), help="device")
     group.addoption("--harness-out", default=None, help="folder for the diff reports")
 
@@ -73,7 +74,7 @@ def harness_checks(harness_settings: dict[str, Any], tmp_path_factory) -> dict[s
     config = RunConfig(
         preset=settings["preset"],
         device=settings["device"],
-        allow_random_init=settings["preset"] == "quick",
+        allow_random_init=settings["preset"] in QUICK_ENCODER_PRESETS,
     )
     outcome = run_diff(
         data_dir=data,

@@ -50,6 +50,8 @@ PRESET_SETTINGS: dict[str, dict[str, Any]] = {
         "num_epochs": 30,
     },
 }
+# The quick encoder with the published training length (None: the slice's num_epochs).
+PRESET_SETTINGS["quick-encoders"] = {**PRESET_SETTINGS["quick"], "num_epochs": None}
 
 
 def load_slice_configs() -> dict[str, dict[str, Any]]:

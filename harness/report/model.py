@@ -45,7 +45,7 @@ Top level, a JSON object::
       "stages_computed": [str, ...],          computed in this run
       "stages_reused": [str, ...],            loaded from the run folder's cache
       "stages_not_provided": [str, ...],      requested but not implemented by the side
-      "preset": "staig" | "quick" | null,
+      "preset": "staig" | "quick" | "quick-encoders" | null,
       "device": "cpu" | "cuda" | null
     }
 
@@ -183,7 +183,7 @@ class SideInfo:
     stages_not_provided
         Requested stages that the side does not implement.
     preset
-        ``"staig"`` or ``"quick"``; ``None`` when unknown (a foreign artifact folder).
+        ``"staig"``, ``"quick"`` or ``"quick-encoders"``; ``None`` when unknown (a foreign artifact folder).
     device
         ``"cpu"`` or ``"cuda"``; ``None`` when unknown.
     """

@@ -80,6 +80,15 @@ def test_quick_preset_records_epochs(profile: str, epochs: int, configured: int)
     assert config.encoder.quick_stand_in == "vit_tiny_patch16_224"
 
 
+@pytest.mark.parametrize(("profile", "epochs"), [("strict", 300), ("legacy", 200)])
+def test_quick_encoders_keep_configured_epochs(profile: str, epochs: int) -> None:
+    config = config_for(profile, preset="quick-encoders")
+
+    assert config.train.n_epochs == epochs
+    assert "n_epochs" not in config.reductions
+    assert config.encoder.quick_stand_in == "vit_tiny_patch16_224"
+
+
 def test_epoch_option_is_a_reduction() -> None:
     config = config_for("strict", options={"n_epochs": 3})
 

@@ -334,3 +334,16 @@ def test_train_stage_outputs_and_config() -> None:
     assert config["reductions"] == {
         "num_epochs": {"published": 300, "used": PRESET_SETTINGS["quick"]["num_epochs"]}
     }
+
+
+@pytest.mark.parametrize(
+    ("preset", "epochs", "reduced"),
+    [("staig", 300, set()), ("quick", 30, {"num_epochs"}), ("quick-encoders", 300, set())],
+)
+def test_presets_set_training_epochs(preset, epochs, reduced):
+    params = resolve_params(RunConfig(preset=preset, slice_config="151673"), None)
+
+    assert params["hyper"]["num_epochs"] == epochs
+    assert reduced <= set(params["reductions"])
+    assert ("num_epochs" in params["reductions"]) == bool(reduced)
+    assert ("encoder" in params["reductions"]) == (preset != "staig")

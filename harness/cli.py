@@ -228,7 +228,13 @@ def _add_matrix_options(parser: argparse.ArgumentParser, *, default_seeds: int) 
     )
     matrix.add_argument("--slurm-partition", default=None, help="Slurm partition (required with --executor slurm)")
     matrix.add_argument("--gpus-per-job", type=int, default=0, help="GPUs per job (default: 0)")
-    matrix.add_argument("--cpus-per-job", type=int, default=None, help="CPUs per Slurm job (default: the queue's)")
+    matrix.add_argument(
+        "--cpus-per-job", type=int, default=None,
+        help=(
+            "CPUs per job: Slurm's cpus_per_task, and the torch threads of each job on either "
+            "executor (default: the queue's on Slurm, all cores locally)"
+        ),
+    )
     matrix.add_argument("--mem-gb", type=float, default=None, help="memory per Slurm job in GB (default: the queue's)")
 
     parser.add_argument(

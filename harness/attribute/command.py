@@ -427,6 +427,11 @@ def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
         raise InputError(msg)
     cache_dir = args.cache_dir or cache_root()
     executor = executor_from_args(args, cache_dir=cache_dir, what="attribute")
+    if executor.cpus_per_job:
+        import torch
+
+        # The isolated runs of the diff train in this process, beside the jobs.
+        torch.set_num_threads(executor.cpus_per_job)
     out_dir = args.out or Path("reports") / f"attribute-{_stamp()}"
     outcome = attribute(
         data_dir=resolve_data(args.data),

@@ -83,6 +83,7 @@ def test_repeated_job_names_are_rejected(tmp_path):
         ({"max_parallel": 0}, "--max-parallel 0"),
         ({"retries": -1}, "--retries -1"),
         ({"timeout_min": 0}, "--timeout-min 0"),
+        ({"cpus_per_job": 0}, "--cpus-per-job 0"),
     ],
 )
 def test_bad_executor_settings_name_the_option(options, message):
@@ -179,3 +180,19 @@ def test_jobs_start_with_startup_library_path(tmp_path, monkeypatch):
     assert "/usr/lib/x86_64-linux-gnu" not in (harness.STARTUP_LIBRARY_PATH or "")
     assert "/usr/lib/x86_64-linux-gnu" not in inherited
     assert os.environ["LD_LIBRARY_PATH"] == "/usr/lib/R/lib:/usr/lib/x86_64-linux-gnu"
+
+
+def thread_count(job: JobSpec) -> JobResult:
+    """Return the job's torch thread count and OMP_NUM_THREADS in its scores."""
+    import os
+
+    import torch
+
+    return JobResult(name=job.name, tags={}, computed=(), reused=(), wall_s=0.0,
+                     scores={"threads": {"torch": torch.get_num_threads(),
+                                         "omp": os.environ.get("OMP_NUM_THREADS")}})
+
+
+def test_cpus_per_job_sets_threads_of_local_jobs(tmp_path):
+    outcome = run_matrix([JobSpec("one", ())], local(tmp_path, cpus_per_job=1), function=thread_count)
+    assert outcome.results["one"].scores["threads"] == {"torch": 1, "omp": "1"}

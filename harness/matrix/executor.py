@@ -170,10 +170,10 @@ def run_with_threads(
 ) -> JobResult:
     """Run ``function(job)`` with torch limited to ``threads`` CPU threads.
 
-    Two or more processes that each spin up as many OpenMP threads as the
-    machine has cores slow each other down many times over (training on 400
-    spots took 7 times longer with 2 threads than with 1 on a 2-core machine
-    that was also running a second job), so a job gets the CPUs it was given.
+    Processes that each start as many OpenMP threads as the machine has
+    cores slow each other down many times over. On a 2-core machine busy
+    with other jobs, training on 400 spots took 7 times longer with 2
+    threads than with 1. So a job uses the CPUs it was given.
     """
     import torch
 

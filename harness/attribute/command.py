@@ -47,6 +47,7 @@ from harness.matrix.adapters import size_mismatches
 from harness.matrix.jobs import JobSpec
 from harness.matrix.plans import Hybrid, SidePlan
 from harness.report import AttributionRow, DiffReport, write_reports
+from harness.report.model import rank_attribution
 
 logger = logging.getLogger(__name__)
 
@@ -160,7 +161,11 @@ def attribute(
     ) - NOT_SWAPPABLE
     for stage in stages or ():
         if stage not in swappable:
-            msg = f"--stages {stage!r}: not a stage both sides provide; swappable: {sorted(swappable)}"
+            msg = (
+                f"--stages {stage!r}: not a stage that can be swapped ({', '.join(sorted(NOT_SWAPPABLE))} "
+                f"cannot, and a swapped stage must exist on both sides); swappable: "
+                f"{', '.join(name for name in STAGE_NAMES if name in swappable)}"
+            )
             raise InputError(msg)
 
     thresholds, calibration = load_thresholds(cache_dir, data_dir, config.preset, calibration)
@@ -259,6 +264,7 @@ def attribute(
     rows, per_seed = _rows(
         hybrids, seeds, outcome, judgement.checks, resized=resized, confidence=confidence
     )
+    rows = rank_attribution(rows)
     report = build_report(options, captured, judgement, command=command, calibration=calibration)
     report = dataclasses.replace(
         report,

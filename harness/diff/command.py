@@ -223,6 +223,21 @@ def rejudge_report(report: DiffReport, overrides: Sequence[tuple[str, str, float
 
     from harness.compare.result import Threshold
 
+    nested = [
+        f"{check_id}:{metric}"
+        for check_id, metric, _ in overrides
+        for check in report.checks
+        if check.check_id == check_id
+        and isinstance(check.details.get(metric), Mapping)
+        and "threshold" in check.details[metric]
+    ]
+    if nested:
+        msg = (
+            f"--tolerance {', '.join(nested)}: a bound applied inside its check, which "
+            "`harness report` cannot judge again from the report alone; pass it to "
+            "`harness diff --tolerance ...` instead (the cached runs are reused)"
+        )
+        raise InputError(msg)
     checks: list[CheckResult] = []
     matched: set[tuple[str, str]] = set()
     for check in report.checks:

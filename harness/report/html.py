@@ -173,7 +173,7 @@ def _cards(report: DiffReport) -> str:
     exit_code = report.exit_code if report.exit_code is not None else "n/a"
     cards.append(
         f'<div class="card"><div class="count">{_text(exit_code)}</div>'
-        '<div class="label">exit code</div></div>'
+        f'<div class="label">{"exit code of the checks" if report.attribution else "exit code"}</div></div>'
     )
     return (
         "<section id=\"summary\">\n<h2>Summary</h2>\n"

@@ -91,7 +91,12 @@ def _summary(report: DiffReport) -> str:
         f"- Candidate: {report.sides['candidate'].label}",
         f"- Result: {summary_line(report)}",
         f"- First divergent stage: {_code(first) if first else 'none'}",
-        f"- Exit code: {report.exit_code if report.exit_code is not None else 'n/a (no checks)'}",
+        (
+            f"- Exit code of the checks: {report.exit_code if report.exit_code is not None else 'n/a'} "
+            "(`harness attribute` itself exits 0 when every job ran, 1 when one failed)"
+            if report.attribution
+            else f"- Exit code: {report.exit_code if report.exit_code is not None else 'n/a (no checks)'}"
+        ),
         f"- Created: {report.created_at}, harness {report.harness_version or 'not installed'}",
     ]
     if report.command:

@@ -80,3 +80,11 @@ def test_markdown_without_failures_has_no_failing_section() -> None:
 
     assert "## Failing checks" not in text
     assert "- First divergent stage: none" in text
+
+
+def test_attribution_report_names_whose_exit_code() -> None:
+    plain = render_markdown(sample_report())
+    attributed = render_markdown(sample_report(attribution=sample_attribution()))
+
+    assert "- Exit code: 1" in plain
+    assert "- Exit code of the checks: 1 (`harness attribute` itself exits 0" in attributed

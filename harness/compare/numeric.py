@@ -26,7 +26,7 @@ Policies, each decided on purpose:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -197,7 +197,7 @@ def compare_arrays(
 
 @dataclass
 class _Tally:
-    """Running totals of the judged chunks; rows never straddle two chunks."""
+    """Running totals of the judged chunks. Each chunk holds whole rows, so rows are never split."""
 
     n_differing: int = 0
     n_nan_reference: int = 0
@@ -211,11 +211,9 @@ class _Tally:
     nonzero_error_at_zero: bool = False
     n_rel_error_undefined: int = 0
     n_rows_offending: int = 0
-
-    def __post_init__(self) -> None:
-        self.errors: list[np.ndarray] = []
-        self.relative: list[np.ndarray] = []
-        self.worst_rows: list[dict[str, Any]] = []
+    errors: list[np.ndarray] = field(default_factory=list)
+    relative: list[np.ndarray] = field(default_factory=list)
+    worst_rows: list[dict[str, Any]] = field(default_factory=list)
 
     def add(
         self, flat: _FlatValues, *, rtol: float, atol: float, equal_nan: bool, equal_inf: bool,

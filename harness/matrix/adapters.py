@@ -3,8 +3,8 @@
 The sides may cut patches of different sizes: STAIG cuts 512 px patches and
 its frequency filter is defined for that size only, while a foundation-model
 candidate cuts 224 px ones. A hybrid that feeds one side's patches to the
-other side's next stage would then fail on the size alone, and the swap
-would say nothing about what the stage does besides its size (where the
+other side's next stage would then fail on the size alone. The swap would
+then measure nothing of what the stage does besides its size (where the
 windows are, what they show).
 
 A hybrid therefore resizes each ``(N, S, S, C)`` uint8 artifact that crosses
@@ -12,7 +12,7 @@ to the other side to the size that side's own run stores for it. The resize
 is bilinear (antialiased when shrinking), the same interpolation STAIG uses
 to bring its windows to 512 px. Every resize is an explicit step of the
 job, written as a stage folder whose manifest names the source folder, the
-source digests and both sizes, and the attribution row says it happened.
+source digests and both sizes, and the attribution row reports it.
 Other artifacts are copied unchanged.
 """
 
@@ -71,6 +71,11 @@ def square_image_sizes(run_dir: Path, stage: str) -> dict[str, int]:
     if record is None:
         msg = f"no stored stage {stage!r} in {run_dir}; its run must finish before a hybrid reads it"
         raise InputError(msg)
+    return _square_sizes(record)
+
+
+def _square_sizes(record: Any) -> dict[str, int]:
+    """Return artifact name to side S of the ``(N, S, S, C)`` uint8 artifacts of a stage record."""
     return {
         name: int(art.shape[1])
         for name, art in record.artifacts.items()
@@ -173,7 +178,7 @@ def run_adapt(step: Adapt) -> bool:
         msg = f"no stored stage {step.stage!r} in {step.source} to resize for the other side"
         raise InputError(msg)
     targets = square_image_sizes(Path(step.like), step.stage)
-    sources = square_image_sizes(Path(step.source), step.stage)
+    sources = _square_sizes(source)
     resized = {
         name: [sources[name], targets[name]]
         for name in sorted(set(sources) & set(targets))

@@ -19,7 +19,7 @@ def embedding_check() -> CheckResult:
     )
 
 
-def test_main_bound_is_judged_again():
+def test_main_bound_judged_again():
     report = rejudge_report(sample_report(checks=[embedding_check()]), [("train.embedding", "cka", 0.5)])
 
     [check] = report.checks
@@ -27,13 +27,13 @@ def test_main_bound_is_judged_again():
     assert check.status == "pass"
 
 
-def test_bound_inside_a_check_is_refused():
+def test_nested_bound_is_rejected():
     report = sample_report(checks=[embedding_check()])
 
     with pytest.raises(InputError, match="train.embedding:knn_overlap: a bound applied inside"):
         rejudge_report(report, [("train.embedding", "knn_overlap", 0.3)])
 
 
-def test_unknown_check_is_named():
+def test_unknown_check_named():
     with pytest.raises(InputError, match="not in this report"):
         rejudge_report(sample_report(checks=[embedding_check()]), [("graph.edges", "jaccard", 0.5)])

@@ -35,6 +35,7 @@ from harness.compare.result import CheckResult
 from harness.config import RunConfig
 from harness.contract.stages import STAGE_NAMES
 from harness.errors import InputError
+from harness.matrix.adapters import size_mismatches
 from harness.matrix.executor import (
     ExecutorSettings,
     JobFailure,
@@ -43,7 +44,6 @@ from harness.matrix.executor import (
     run_matrix,
     seed_groups,
 )
-from harness.matrix.adapters import size_mismatches
 from harness.matrix.jobs import JobSpec
 from harness.matrix.plans import Hybrid, SidePlan
 from harness.report import AttributionRow, DiffReport, write_reports

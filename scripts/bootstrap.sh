@@ -71,6 +71,8 @@ if [ "$mode" = demo ]; then
     exec .venv/bin/harness demo "$@"
 fi
 
+tmp_root="${TMPDIR:-/tmp}"
+log "free space for test folders in $tmp_root: $(df -h --output=avail "$tmp_root" | tail -1 | tr -d ' ') (the DLPFC end-to-end tests write about 6 GB at once)"
 set +e
 .venv/bin/python -m pytest "$@"
 status=$?

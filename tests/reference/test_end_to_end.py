@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ def reference_run(tmp_path_factory, request):
 
     data = require_dataset("dlpfc/151673")
     out = tmp_path_factory.mktemp("reference-151673")
-    return run_side(
+    yield run_side(
         StaigReference(),
         side="reference",
         out_dir=out,
@@ -32,6 +33,8 @@ def reference_run(tmp_path_factory, request):
         stages=list(STAGE_NAMES),
         data_dir=data,
     )
+    # The two 512 px image stages take 5.7 GB; free them for the tests that follow.
+    shutil.rmtree(out, ignore_errors=True)
 
 
 def test_every_stage_written(reference_run) -> None:

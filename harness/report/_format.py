@@ -132,3 +132,39 @@ def format_interval(low: float, high: float) -> str:
     if not (math.isfinite(low) and math.isfinite(high)):
         return NOT_MEASURED
     return f"[{low:+.3f}, {high:+.3f}]"
+
+
+def report_title(report: DiffReport) -> str:
+    """Return the report's heading: an attribution report says so."""
+    kind = "attribution" if report.attribution else "diff"
+    return f"Harness {kind}: {report.data.label}"
+
+
+def attribution_note(report: DiffReport) -> str:
+    """Return how the attribution rows were measured: order, seeds, interval, resizes, failures."""
+    settings = report.settings.get("attribution") or {}
+    seeds = settings.get("seeds") or []
+    confidence = settings.get("confidence")
+    parts = [
+        "Factors ranked by the absolute mean change in ARI: fix rows first (the candidate "
+        "with the reference's stage), then break rows (the reference with the candidate's "
+        "stage)."
+    ]
+    if seeds:
+        parts.append(
+            f"Each change is a hybrid's final ARI minus its receiving side's at the same seed, "
+            f"over {len(seeds)} seed{'s' if len(seeds) != 1 else ''} "
+            f"({', '.join(str(seed) for seed in seeds)})."
+        )
+    if confidence is not None:
+        parts.append(
+            f"Intervals: {float(confidence):.0%} Student-t over the seeds "
+            "(n/a with one seed)."
+        )
+    resized = settings.get("resized") or {}
+    if resized:
+        parts.append(f"Stages resized where they cross: {', '.join(sorted(resized))}.")
+    failed = settings.get("failed_jobs") or []
+    if failed:
+        parts.append(f"Failed jobs, missing from the rows: {', '.join(failed)}.")
+    return " ".join(parts)

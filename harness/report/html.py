@@ -19,12 +19,14 @@ from harness.report._format import (
     FIRST_DIVERGENCE_MARKER,
     STATUS_LABELS,
     SUMMARY_ORDER,
+    attribution_note,
     check_note,
     evidence_columns,
     format_cell,
     format_delta,
     format_interval,
     observed_vs_threshold,
+    report_title,
     side_line,
     summary_line,
 )
@@ -93,7 +95,7 @@ def render_html(
     """
     if figures is None:
         figures = build_figures(report)
-    title = f"Harness diff: {report.data.label}"
+    title = report_title(report)
     body = [
         _header(report),
         _cards(report),
@@ -146,7 +148,7 @@ def _badge(status: str) -> str:
 
 
 def _header(report: DiffReport) -> str:
-    lines = [f"<h1>Harness diff: {_text(report.data.label)}</h1>"]
+    lines = [f"<h1>{_text(report_title(report))}</h1>"]
     meta = [f"data: {report.data.path}" if report.data.path else "data: not recorded"]
     meta.extend(side_line(name, report.sides[name]) for name in SIDE_NAMES)
     meta.append(
@@ -286,9 +288,7 @@ def _attribution_section(report: DiffReport) -> str:
     )
     return (
         '<section id="attribution">\n<h2>Attribution</h2>\n'
-        '<p class="note">Factors ranked by the absolute mean change in ARI: fix rows first '
-        "(the candidate with the reference's stage), then break rows (the reference with "
-        "the candidate's stage).</p>\n"
+        f'<p class="note">{_text(attribution_note(report))}</p>\n'
         f"{picture}{table}\n</section>"
     )
 

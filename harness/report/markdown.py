@@ -11,12 +11,14 @@ from harness.report._format import (
     FIRST_DIVERGENCE_MARKER,
     STATUS_LABELS,
     SUMMARY_ORDER,
+    attribution_note,
     check_note,
     evidence_columns,
     format_cell,
     format_delta,
     format_interval,
     observed_vs_threshold,
+    report_title,
     summary_line,
 )
 from harness.report.model import (
@@ -84,7 +86,7 @@ def _summary(report: DiffReport) -> str:
     counts = report.summary
     first = report.first_divergent_stage
     lines = [
-        "# Harness diff report",
+        f"# {report_title(report)}",
         "",
         f"- Data: {report.data.label}" + (f", `{report.data.path}`" if report.data.path else ""),
         f"- Reference: {report.sides['reference'].label}",
@@ -176,11 +178,7 @@ def _attribution(report: DiffReport) -> str:
         for rank, row in enumerate(rank_attribution(report.attribution), start=1)
     ]
     table = _table(["rank", "factor", "direction", "mean ΔARI", "CI", "runs", "description"], rows)
-    return (
-        "## Attribution\n\nFactors ranked by the absolute mean change in ARI: fix rows first "
-        "(the candidate with the reference's stage), then break rows (the reference with the "
-        f"candidate's stage).\n\n{table}"
-    )
+    return f"## Attribution\n\n{attribution_note(report)}\n\n{table}"
 
 
 def _not_provided(report: DiffReport) -> str:

@@ -20,6 +20,7 @@ from rich.text import Text
 from harness.report._format import (
     FIRST_DIVERGENCE_MARKER,
     STATUS_LABELS,
+    attribution_note,
     check_note,
     format_delta,
     format_interval,
@@ -104,7 +105,7 @@ def render_text(
 
 def _header(report: DiffReport) -> Group:
     data = report.data
-    first = Text("harness diff", style="bold")
+    first = Text("harness attribute" if report.attribution else "harness diff", style="bold")
     first.append(f" · data {data.label}")
     if data.path:
         first.append(f" at {data.path}")
@@ -150,6 +151,8 @@ def _checks_table(report: DiffReport) -> Table:
 def _attribution_table(report: DiffReport) -> Table:
     table = Table(
         title="Attribution: factors by effect on the ARI",
+        caption=attribution_note(report),
+        caption_justify="left",
         box=box.SIMPLE_HEAD,
         show_edge=False,
         pad_edge=False,

@@ -13,7 +13,12 @@ import pandas as pd
 from harness.artifacts.store import RunStore
 from harness.report import render_html
 from harness.report.figures import ReportFigure
-from tests.report._samples import sample_report, write_run_folder, write_tissue_image
+from tests.report._samples import (
+    sample_attribution,
+    sample_report,
+    write_run_folder,
+    write_tissue_image,
+)
 
 DATA_URI = "data:image/png;base64,"
 MAX_HTML_BYTES = 3 * 1024 * 1024
@@ -155,3 +160,16 @@ def test_html_declares_utf8() -> None:
 
     assert page.startswith("<!DOCTYPE html>")
     assert '<meta charset="utf-8">' in page
+
+
+def test_html_attribution_report_title_and_seed_note() -> None:
+    settings = {"attribution": {"seeds": [4, 5], "confidence": 0.95}}
+
+    page = render_html(
+        sample_report(attribution=sample_attribution(), settings=settings), figures=[]
+    )
+
+    assert "<title>Harness attribution: 151673" in page
+    assert "<h1>Harness attribution: 151673" in page
+    assert "over 2 seeds (4, 5)" in page
+    assert "Intervals: 95% Student-t" in page

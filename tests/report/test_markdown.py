@@ -88,3 +88,32 @@ def test_attribution_report_names_whose_exit_code() -> None:
 
     assert "- Exit code: 1" in plain
     assert "- Exit code of the checks: 1 (`harness attribute` itself exits 0" in attributed
+
+
+def test_attribution_report_titled_and_states_seeds() -> None:
+    settings = {
+        "attribution": {
+            "seeds": [0, 1, 2],
+            "confidence": 0.9,
+            "resized": {"patches": {"patches": {"reference": 512, "candidate": 224}}},
+            "failed_jobs": ["break graph seed 2"],
+        }
+    }
+    plain = render_markdown(sample_report())
+    attributed = render_markdown(
+        sample_report(attribution=sample_attribution(), settings=settings)
+    )
+
+    assert plain.startswith("# Harness diff: 151673")
+    assert attributed.startswith("# Harness attribution: 151673")
+    assert "over 3 seeds (0, 1, 2)" in attributed
+    assert "Intervals: 90% Student-t over the seeds" in attributed
+    assert "Stages resized where they cross: patches." in attributed
+    assert "Failed jobs, missing from the rows: break graph seed 2." in attributed
+
+
+def test_attribution_note_without_recorded_settings_keeps_the_order_sentence() -> None:
+    text = render_markdown(sample_report(attribution=sample_attribution()))
+
+    assert "fix rows first" in text
+    assert "seeds (" not in text

@@ -48,6 +48,9 @@ class Step:
     feeds
         Stage name to the run folder whose stored stage replaces this
         implementation's own output of that stage as an input.
+    source_sha256
+        Digest of the implementation's package source where the job was
+        planned; ``None`` skips the check that the worker loaded the same code.
     """
 
     implementation: str
@@ -57,6 +60,7 @@ class Step:
     out_dir: str
     stages: tuple[str, ...]
     feeds: Mapping[str, str] = field(default_factory=dict)
+    source_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +142,7 @@ def run_job(job: JobSpec) -> JobResult:
             if step.implementation == "reference"
             else candidate_implementation(step.implementation)
         )
+        check_same_source(implementation, step.source_sha256, job=job.name)
         config = RunConfig(**dict(step.config))
         inputs_from = {
             stage: _open_fed(RunStore(Path(folder)), stage, job=job.name)
@@ -174,6 +179,39 @@ def run_job(job: JobSpec) -> JobResult:
         scores=scores,
         wall_s=time.perf_counter() - started,
     )
+
+
+def check_same_source(implementation: Any, expected: str | None, *, job: str) -> None:
+    """Raise when the worker loaded other code for ``implementation`` than the planning process.
+
+    A worker imports packages from its own path: a Slurm node's installation,
+    or the working folder that ``python -m`` puts first. Stages computed from
+    other code would be stored under other cache keys and mixed into one
+    attribution without notice.
+
+    Raises
+    ------
+    harness.errors.InputError
+        When the digests differ, naming the file the worker loaded.
+    """
+    import inspect
+
+    from harness.errors import InputError
+
+    if expected is None:
+        return
+    found = implementation.identity().get("source_sha256")
+    if found == expected:
+        return
+    location = inspect.getfile(type(implementation))
+    msg = (
+        f"job {job!r}: the worker loaded {type(implementation).__qualname__} from {location} "
+        f"(source sha256 {str(found)[:12]}), but the command that planned the job loaded "
+        f"source sha256 {expected[:12]}; the worker imports from another path (its working "
+        "folder or PYTHONPATH). Start the command from the folder whose code it should run, "
+        "or install that code, so that both load the same files"
+    )
+    raise InputError(msg)
 
 
 def read_scores(run_dir: Path) -> dict[str, Any] | None:

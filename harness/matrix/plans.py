@@ -68,6 +68,9 @@ class SidePlan:
     fallback
         The plan whose stages feed the stages this side does not provide
         (the reference's, for a candidate that implements only some stages).
+    source_sha256
+        Digest of the implementation's package source in the planning
+        process; each job checks that its worker loaded the same code.
     """
 
     implementation: str
@@ -78,6 +81,7 @@ class SidePlan:
     seeded: frozenset[str]
     provided: frozenset[str]
     fallback: SidePlan | None = None
+    source_sha256: str | None = None
 
     @classmethod
     def of(
@@ -101,6 +105,7 @@ class SidePlan:
             seeded=seeded_closure(implementation),
             provided=frozenset(implementation.provided_stages()),
             fallback=fallback,
+            source_sha256=implementation.identity().get("source_sha256"),
         )
 
     def seed_config(self, seed: int) -> RunConfig:
@@ -142,6 +147,7 @@ class SidePlan:
             out_dir=str(out_dir),
             stages=tuple(stages),
             feeds=dict(feeds),
+            source_sha256=self.source_sha256,
         )
 
 

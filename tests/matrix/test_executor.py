@@ -92,7 +92,12 @@ def test_bad_executor_settings_name_the_option(options, message):
 
 
 def test_real_side_run_through_local_executor(tmp_path):
+    from dataclasses import replace
+
+    from harness.sides import reference_implementation
+
     data = write_synthetic_slice(tmp_path / "slice", n_spots=120, seed=3, n_genes=300)
+    planned = reference_implementation().identity()["source_sha256"]
     step = Step(
         implementation="reference",
         side="reference",
@@ -100,7 +105,9 @@ def test_real_side_run_through_local_executor(tmp_path):
         data_dir=str(data),
         out_dir=str(tmp_path / "run"),
         stages=("load", "genes", "graph"),
+        source_sha256=planned,
     )
+    other_code = replace(step, out_dir=str(tmp_path / "other"), source_sha256="0" * 64)
     broken = Step(
         implementation="reference",
         side="reference",
@@ -110,7 +117,11 @@ def test_real_side_run_through_local_executor(tmp_path):
         stages=("load",),
     )
     outcome = run_matrix(
-        [JobSpec("graph", (step,)), JobSpec("missing data", (broken,))],
+        [
+            JobSpec("graph", (step,)),
+            JobSpec("missing data", (broken,)),
+            JobSpec("other code", (other_code,)),
+        ],
         local(tmp_path, max_parallel=2),
     )
     result = outcome.results["graph"]
@@ -120,6 +131,11 @@ def test_real_side_run_through_local_executor(tmp_path):
     failure = outcome.failures["missing data"]
     assert "missing" in failure.error
     assert Path(failure.stderr).is_file()
+    mismatch = outcome.failures["other code"].error
+    assert "the worker loaded StaigReference from" in mismatch
+    assert f"source sha256 {planned[:12]}" in mismatch
+    assert "planned the job loaded source sha256 000000000000" in mismatch
+    assert not (tmp_path / "other").exists()
 
     again = run_job(JobSpec("graph again", (step,)))
     assert again.computed == ()

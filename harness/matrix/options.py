@@ -33,10 +33,18 @@ def seeds_from_args(args: argparse.Namespace) -> list[int]:
     if args.seed_list:
         items = [item.strip() for item in args.seed_list.split(",") if item.strip()]
         try:
-            return [int(item) for item in items]
+            seeds = [int(item) for item in items]
         except ValueError:
             msg = f"--seed-list {args.seed_list!r}: expected integers separated by commas, e.g. 0,1,2"
             raise InputError(msg) from None
+        repeated = sorted({seed for seed in seeds if seeds.count(seed) > 1})
+        if repeated:
+            msg = (
+                f"--seed-list {args.seed_list!r}: seed(s) {repeated} repeat; a repeated seed "
+                "runs the same pipeline twice and narrows the interval falsely. List distinct seeds"
+            )
+            raise InputError(msg)
+        return seeds
     if args.seeds < 1:
         msg = f"--seeds {args.seeds}: expected 1 or more"
         raise InputError(msg)

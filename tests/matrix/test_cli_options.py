@@ -18,7 +18,8 @@ def small_slice(tmp_path_factory):
     ("argv", "message"),
     [
         (["calibrate", "--seed-list", "1,x"], "--seed-list '1,x': expected integers"),
-        (["calibrate", "--seed-list", "3,3"], "at least 2 different seeds"),
+        (["calibrate", "--seed-list", "3,3"], "--seed-list '3,3': seed(s) [3] repeat"),
+        (["calibrate", "--seed-list", "3"], "at least 2 different seeds"),
         (["calibrate", "--seeds", "1"], "at least 2 different seeds"),
         (["calibrate", "--margin", "-0.1", "--seeds", "2"], "--margin -0.1"),
         (["calibrate", "--seed", "4"], "sets the seeds itself"),
@@ -26,7 +27,7 @@ def small_slice(tmp_path_factory):
         (["attribute", "--stages", "graph,nosuchstage"], "unknown stage(s) ['nosuchstage']"),
         (["attribute", "--stages", "metrics"], "'metrics': not a stage that can be swapped"),
         (["attribute", "--stages", "load"], "load, metrics cannot"),
-        (["attribute", "--seed-list", "2,2"], "one or more different seeds"),
+        (["attribute", "--seed-list", "2,0,2"], "--seed-list '2,0,2': seed(s) [2] repeat"),
         (["attribute", "--confidence", "1.5"], "--confidence 1.5: expected a level"),
     ],
 )
@@ -48,6 +49,8 @@ def test_bad_matrix_options_exit_2_with_message(
         ["calibrate", "--seeds", "1"],
         ["attribute", "--stages", "nosuchstage"],
         ["attribute", "--seed-list", "1,x"],
+        ["attribute", "--seed-list", "1,1"],
+        ["calibrate", "--seed-list", "4,4"],
         ["attribute", "--confidence", "0"],
     ],
 )

@@ -236,18 +236,21 @@ def run_matrix(
     outcome = MatrixOutcome()
     pending = list(jobs)
     attempts: dict[str, int] = {}
-    for round_index in range(settings.retries + 1):
-        if not pending:
-            break
-        if round_index:
-            logger.info(
-                "retrying %d failed job(s): %s", len(pending), ", ".join(j.name for j in pending)
-            )
-        failed = _run_window(pending, settings, function, attempts, outcome)
-        pending = [job for job in jobs if job.name in failed]
-        for job in pending:
-            if round_index < settings.retries:
-                outcome.failures.pop(job.name, None)
+    try:
+        for round_index in range(settings.retries + 1):
+            if not pending:
+                break
+            if round_index:
+                logger.info(
+                    "retrying %d failed job(s): %s", len(pending), ", ".join(j.name for j in pending)
+                )
+            failed = _run_window(pending, settings, function, attempts, outcome)
+            pending = [job for job in jobs if job.name in failed]
+            for job in pending:
+                if round_index < settings.retries:
+                    outcome.failures.pop(job.name, None)
+    finally:
+        _remove_empty_pattern_folder(settings.jobs_dir)
     for failure in outcome.failures.values():
         logger.error(
             "job %s failed after %d attempt(s): %s (log: %s)",
@@ -257,6 +260,13 @@ def run_matrix(
             failure.stderr,
         )
     return outcome
+
+
+def _remove_empty_pattern_folder(jobs_dir: Path) -> None:
+    """Remove the empty folder literally named ``%j`` that submitit makes beside the job folders."""
+    pattern = jobs_dir / "%j"
+    if pattern.is_dir() and not any(pattern.iterdir()):
+        pattern.rmdir()
 
 
 def _run_window(

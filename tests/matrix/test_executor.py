@@ -48,6 +48,8 @@ def test_failed_job_reported_with_error_and_log(tmp_path):
     assert Path(failure.stderr).is_file()
     assert "planted failure in bad" in Path(failure.stderr).read_text(encoding="utf-8")
     assert not outcome.ok
+    assert Path(failure.stderr).parent.parent == tmp_path / "jobs"
+    assert not (tmp_path / "jobs" / "%j").exists()
 
 
 def test_failed_job_is_not_retried_by_default(tmp_path):

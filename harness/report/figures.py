@@ -249,7 +249,10 @@ def _image_level(reader: RunFolderReader) -> dict[str, Any]:
             "expected a positive number"
         )
         raise FigureUnavailableError(msg)
-    return {**level, "scale": float(scale), "level": str(level.get("level", "unknown"))}
+    # The contract names the level without fixing the key: STAIG's side writes "level",
+    # staig_fusion's "name".
+    name = level.get("level", level.get("name", "unknown"))
+    return {**level, "scale": float(scale), "level": str(name)}
 
 
 def _points(values: Any, *, what: str) -> np.ndarray:

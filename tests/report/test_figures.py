@@ -56,7 +56,8 @@ def test_centres_converted_between_levels(tmp_path: Path, image: Path) -> None:
     hires = 0.15
     store.write_stage("patches", {
         "centers": spatial * hires,
-        "image_level": {"level": "hires", "scale": hires, "image_path": str(image)},
+        # staig_fusion names the level under "name".
+        "image_level": {"name": "hires", "scale": hires, "image_path": str(image)},
     })
     assert len(barcodes) == len(spatial)
 

@@ -32,19 +32,42 @@ def make_console(*, plain: bool | None = None, width: int | None = None) -> Cons
     )
 
 
+PLAIN_LOG_FORMAT = "[%(asctime)s] %(levelname)-7s %(message)s"
+"""Format of log records when standard error is not a terminal."""
+
+
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Write each record to ``sys.stderr`` as it is at that moment (test runners swap it)."""
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        """Ignore the stream ``StreamHandler.__init__`` sets."""
+
+
 def setup_logging(*, verbose: int = 0) -> None:
     """Route the ``harness``, ``reference`` and ``candidate`` loggers to stderr through rich.
 
     ``verbose`` 0 shows INFO and above, 1 or more shows DEBUG.
     """
     level = logging.DEBUG if verbose > 0 else logging.INFO
-    handler = RichHandler(
-        console=Console(stderr=True),
-        show_path=False,
-        rich_tracebacks=False,
-        markup=False,
-        log_time_format="[%X]",
-    )
+    handler: logging.Handler
+    if sys.stderr.isatty():
+        handler = RichHandler(
+            console=Console(stderr=True),
+            show_path=False,
+            rich_tracebacks=False,
+            markup=False,
+            log_time_format="[%X]",
+        )
+    else:
+        # A CI log, a job log or a pipe: one line per record, so that paths
+        # and messages stay whole for copying and grep.
+        handler = _CurrentStderrHandler()
+        handler.setFormatter(logging.Formatter(PLAIN_LOG_FORMAT, datefmt="%H:%M:%S"))
     handler.setLevel(level)
     for name in ("harness", "reference", "candidate"):
         named = logging.getLogger(name)

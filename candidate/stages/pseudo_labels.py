@@ -34,7 +34,9 @@ def run(
     if img_emb.shape[0] < k:
         msg = (
             f"{k} image pseudo-label clusters need at least {k} spots; the slice has "
-            f"{img_emb.shape[0]} (profile {config.profile})"
+            f"{img_emb.shape[0]} (profile {config.profile}). Use a slice with {k} or more "
+            "labelled spots; spots without a label are dropped, so ask `harness synth` for "
+            f"--spots {k + 20} or more"
         )
         raise InputError(msg)
     kmeans = KMeans(n_clusters=k, random_state=config.pseudo_label_seed, n_init=KMEANS_N_INIT)

@@ -159,7 +159,9 @@ def test_pseudo_labels_need_enough_spots(make_context) -> None:
     img_emb = np.random.default_rng(4).normal(size=(120, 16))
     context = make_context(slice_config="151673")
 
-    with pytest.raises(InputError, match="300 image pseudo-label clusters"):
+    with pytest.raises(InputError, match="300 image pseudo-label clusters") as raised:
         StaigFusion(profile="legacy").stage_pseudo_labels(
             {"image_embedding/img_emb": img_emb}, context
         )
+    assert "the slice has 120" in str(raised.value)
+    assert "--spots 320 or more" in str(raised.value)

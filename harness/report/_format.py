@@ -135,7 +135,7 @@ def format_interval(low: float, high: float) -> str:
 
 
 def report_title(report: DiffReport) -> str:
-    """Return the report's heading: an attribution report says so."""
+    """Return the report's heading, "Harness attribution: ..." for an attribution report."""
     kind = "attribution" if report.attribution else "diff"
     return f"Harness {kind}: {report.data.label}"
 

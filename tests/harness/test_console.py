@@ -8,7 +8,7 @@ import re
 from harness.console import setup_logging
 
 
-def test_piped_log_keeps_long_paths_on_one_line(capsys) -> None:
+def test_piped_log_one_line_per_record(capsys) -> None:
     path = "/runs/cache/151673-26e7066c/" + "candidate-legacy-5219b053d0/" * 6 + "train"
     setup_logging()
 
@@ -20,7 +20,7 @@ def test_piped_log_keeps_long_paths_on_one_line(capsys) -> None:
                         lines[0])
 
 
-def test_piped_log_follows_debug_level(capsys) -> None:
+def test_piped_log_debug_level(capsys) -> None:
     setup_logging(verbose=1)
     logging.getLogger("reference.stages").debug("window side 23 px")
     setup_logging(verbose=0)

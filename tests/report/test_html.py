@@ -162,7 +162,7 @@ def test_html_declares_utf8() -> None:
     assert '<meta charset="utf-8">' in page
 
 
-def test_html_attribution_report_title_and_seed_note() -> None:
+def test_html_attribution_title_and_seeds() -> None:
     settings = {"attribution": {"seeds": [4, 5], "confidence": 0.95}}
 
     page = render_html(

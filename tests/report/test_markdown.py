@@ -90,7 +90,7 @@ def test_attribution_report_names_whose_exit_code() -> None:
     assert "- Exit code of the checks: 1 (`harness attribute` itself exits 0" in attributed
 
 
-def test_attribution_report_titled_and_states_seeds() -> None:
+def test_attribution_report_title_and_seeds() -> None:
     settings = {
         "attribution": {
             "seeds": [0, 1, 2],
@@ -112,7 +112,7 @@ def test_attribution_report_titled_and_states_seeds() -> None:
     assert "Failed jobs, missing from the rows: break graph seed 2." in attributed
 
 
-def test_attribution_note_without_recorded_settings_keeps_the_order_sentence() -> None:
+def test_attribution_note_without_settings() -> None:
     text = render_markdown(sample_report(attribution=sample_attribution()))
 
     assert "fix rows first" in text

@@ -254,12 +254,15 @@ def _add_calibrate(commands: argparse._SubParsersAction) -> None:
             "gap) and store thresholds: similarity minimum minus --margin, gap maximum "
             "plus --margin. harness diff uses the file automatically for that slice and "
             "preset. Exit codes: 0 calibrated, 1 a job failed (see its log), 2 usage or "
-            "input error."
+            "input error, 3 internal error."
         ),
     )
     calibrate.add_argument(
         "--margin", type=float, default=0.05,
-        help="added to the measured spread (default: 0.05)",
+        help=(
+            "slack on each threshold: subtracted from the similarity minimums, added to "
+            "the gap maximum (default: 0.05)"
+        ),
     )
     calibrate.add_argument(
         "--out", type=Path, default=None,
@@ -279,8 +282,9 @@ def _add_attribute(commands: argparse._SubParsersAction) -> None:
             "implementation of that stage (fix) and the reference with the candidate's "
             "(break). Reports the mean change in final ARI with a confidence interval, "
             "ranked, in the terminal, report.md, report.html (bar chart), report.json and "
-            "attribution.json. Exit codes: 0 done, 1 a job failed (see its log), 2 usage or "
-            "input error."
+            "attribution.json. Exit codes: 0 done, 1 a hybrid job failed (see its log), "
+            "2 usage or input error, or a failed base run (nothing to attribute), "
+            "3 internal error."
         ),
     )
     attribute.add_argument(
@@ -289,7 +293,11 @@ def _add_attribute(commands: argparse._SubParsersAction) -> None:
     )
     attribute.add_argument(
         "--stages", default=None, metavar="S1,S2,...",
-        help="stages to swap (default: every stage the diff finds divergent on its own)",
+        help=(
+            "stages to swap, without the isolated diff runs (default: every stage the "
+            "isolated diff finds divergent on its own, and every stage whose recorded "
+            "settings differ)"
+        ),
     )
     attribute.add_argument(
         "--confidence", type=float, default=0.95, help="level of the intervals (default: 0.95)"

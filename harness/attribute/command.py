@@ -278,6 +278,7 @@ def attribute(
                 "directions": DIRECTIONS,
                 "resized": resized,
                 "failed_jobs": sorted(outcome.failures),
+                "jobs_dir": str(executor.jobs_dir),
             },
         },
     )
@@ -297,6 +298,7 @@ def attribute(
             for side, plan in plans.items()
         },
         "failed_jobs": [failure.to_json() for failure in outcome.failures.values()],
+        "jobs_dir": str(executor.jobs_dir),
         "command": list(command),
     }
     written = write_reports(report, out_dir)
@@ -423,14 +425,20 @@ def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
     from harness.matrix.options import executor_from_args, matrix_config, seeds_from_args
     from harness.report import render_terminal
 
-    config = matrix_config(args, command="attribute")
     seeds = seeds_from_args(args)
     check_confidence(args.confidence)
     stages = args.stages.split(",") if args.stages else None
     unknown = [stage for stage in stages or () if stage not in STAGE_NAMES]
-    if unknown:
-        msg = f"--stages {args.stages!r}: unknown stage(s) {unknown}; stages: {', '.join(STAGE_NAMES)}"
+    fixed = [stage for stage in stages or () if stage in NOT_SWAPPABLE]
+    if unknown or fixed:
+        candidates = ", ".join(name for name in STAGE_NAMES if name not in NOT_SWAPPABLE)
+        problem = (
+            f"unknown stage(s) {unknown}" if unknown
+            else f"{', '.join(fixed)} cannot be swapped (load defines the spots both sides share, metrics changes no domain)"
+        )
+        msg = f"--stages {args.stages!r}: {problem}; stages that can be swapped: {candidates}"
         raise InputError(msg)
+    config = matrix_config(args, command="attribute")
     cache_dir = args.cache_dir or cache_root()
     executor = executor_from_args(args, cache_dir=cache_dir, what="attribute")
     if executor.cpus_per_job:

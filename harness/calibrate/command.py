@@ -262,10 +262,16 @@ def calibrate_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
     from harness.diff.command import cache_root
     from harness.matrix.options import executor_from_args, matrix_config, seeds_from_args
 
-    config = matrix_config(args, command="calibrate")
     seeds = seeds_from_args(args)
     slices = args.data or [None]
     check_request(seeds=seeds, margin=args.margin, out=args.out, n_slices=len(slices))
+    if len(seeds) == MIN_SEEDS:
+        logger.warning(
+            "%d seeds make one seed pair, so each threshold is that pair's similarity or gap "
+            "with the margin, not the extreme of several pairs; --seeds 5 compares 10 pairs",
+            len(seeds),
+        )
+    config = matrix_config(args, command="calibrate")
     cache_dir = args.cache_dir or cache_root()
     executor = executor_from_args(args, cache_dir=cache_dir, what="calibrate")
     results = calibrate(

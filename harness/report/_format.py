@@ -6,6 +6,7 @@ import math
 from typing import Any
 
 from harness.compare.result import CheckResult, format_pair
+from harness.contract.stages import STAGE_NAMES
 from harness.report.model import DiffReport, SideInfo
 
 FIRST_DIVERGENCE_MARKER = "◀ first divergence"
@@ -161,10 +162,39 @@ def attribution_note(report: DiffReport) -> str:
             f"Intervals: {float(confidence):.0%} Student-t over the seeds "
             "(n/a with one seed)."
         )
+    parts.append(_resolution_note(report))
     resized = settings.get("resized") or {}
     if resized:
-        parts.append(f"Stages resized where they cross: {', '.join(sorted(resized))}.")
+        ordered = [stage for stage in STAGE_NAMES if stage in resized]
+        parts.append(
+            "Stored at different image sizes on the two sides, so resized wherever a swap "
+            f"moves them across: {', '.join(ordered)}."
+        )
     failed = settings.get("failed_jobs") or []
     if failed:
         parts.append(f"Failed jobs, missing from the rows: {', '.join(failed)}.")
-    return " ".join(parts)
+    jobs_dir = settings.get("jobs_dir")
+    if jobs_dir:
+        parts.append(f"Job logs: {jobs_dir}.")
+    return " ".join(part for part in parts if part)
+
+
+def _resolution_note(report: DiffReport) -> str:
+    """Return a sentence counting the rows whose interval excludes 0, or ``""`` when all do."""
+    rows = [row for row in report.attribution or () if math.isfinite(row.mean_delta_ari)]
+    if not rows:
+        return ""
+    resolved = [
+        row for row in rows
+        if math.isfinite(row.ci_low) and math.isfinite(row.ci_high)
+        and (row.ci_low > 0 or row.ci_high < 0)
+    ]
+    if len(resolved) == len(rows):
+        return ""
+    if not resolved:
+        return (
+            "No interval excludes 0, so no factor is resolved at this number of seeds: "
+            "the ranking follows the means only. More seeds (--seeds 5) narrow the intervals."
+        )
+    names = ", ".join(f"{row.direction} {row.factor}" for row in resolved)
+    return f"Intervals that exclude 0: {names}; the other rows are not resolved."

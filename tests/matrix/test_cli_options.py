@@ -25,8 +25,8 @@ def small_slice(tmp_path_factory):
         (["calibrate", "--seed", "4"], "sets the seeds itself"),
         (["calibrate", "--executor", "slurm"], "--slurm-partition"),
         (["attribute", "--stages", "graph,nosuchstage"], "unknown stage(s) ['nosuchstage']"),
-        (["attribute", "--stages", "metrics"], "'metrics': not a stage that can be swapped"),
-        (["attribute", "--stages", "load"], "load, metrics cannot"),
+        (["attribute", "--stages", "metrics"], "metrics cannot be swapped"),
+        (["attribute", "--stages", "load"], "stages that can be swapped: patches, "),
         (["attribute", "--seed-list", "2,0,2"], "--seed-list '2,0,2': seed(s) [2] repeat"),
         (["attribute", "--confidence", "1.5"], "--confidence 1.5: expected a level"),
     ],
@@ -59,3 +59,15 @@ def test_option_errors_come_before_building_synthetic_slice(argv, tmp_path, monk
 
     assert main(argv) == 2
     assert not (tmp_path / "cache").exists()
+
+
+def test_calibrate_two_seeds_warns_one_pair(tmp_path, monkeypatch, capsys, small_slice):
+    import harness.calibrate.command as command
+
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(command, "calibrate", lambda **kwargs: [])
+
+    assert main(["calibrate", "--seed-list", "3,7", "--data", str(small_slice)]) == 0
+    assert "2 seeds make one seed pair" in capsys.readouterr().err
+    assert main(["calibrate", "--seeds", "3", "--data", str(small_slice)]) == 0
+    assert "seed pair" not in capsys.readouterr().err

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from pathlib import Path
 
 from harness.report import render_markdown
@@ -108,7 +110,8 @@ def test_attribution_report_title_and_seeds() -> None:
     assert attributed.startswith("# Harness attribution: 151673")
     assert "over 3 seeds (0, 1, 2)" in attributed
     assert "Intervals: 90% Student-t over the seeds" in attributed
-    assert "Stages resized where they cross: patches." in attributed
+    assert "resized wherever a swap moves them across: patches." in attributed
+    assert "not resolved" not in attributed
     assert "Failed jobs, missing from the rows: break graph seed 2." in attributed
 
 
@@ -117,3 +120,15 @@ def test_attribution_note_without_settings() -> None:
 
     assert "fix rows first" in text
     assert "seeds (" not in text
+
+
+def test_attribution_note_unresolved_intervals() -> None:
+    rows = sample_attribution()
+    wide = [dataclasses.replace(row, ci_low=-0.6, ci_high=0.6) for row in rows]
+    one_resolved = [*wide[:1], *rows[1:2], *wide[2:]]
+
+    none = render_markdown(sample_report(attribution=wide))
+    some = render_markdown(sample_report(attribution=one_resolved))
+
+    assert "No interval excludes 0, so no factor is resolved" in none
+    assert "Intervals that exclude 0: fix patches; the other rows are not resolved." in some

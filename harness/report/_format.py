@@ -198,3 +198,11 @@ def _resolution_note(report: DiffReport) -> str:
         )
     names = ", ".join(f"{row.direction} {row.factor}" for row in resolved)
     return f"Intervals that exclude 0: {names}; the other rows are not resolved."
+
+
+def calibration_note(report: DiffReport) -> str:
+    """Return the sentence naming the calibration file, or ``""`` when none was used."""
+    path = report.settings.get("calibration")
+    if not path:
+        return ""
+    return f"Thresholds whose source is calibration come from {path}."

@@ -20,6 +20,7 @@ from harness.report._format import (
     STATUS_LABELS,
     SUMMARY_ORDER,
     attribution_note,
+    calibration_note,
     check_note,
     evidence_columns,
     format_cell,
@@ -334,7 +335,9 @@ def _tolerances_section(report: DiffReport) -> str:
         for check_id, threshold in report.tolerances.items()
     ]
     table = _table(["check", "value", "direction", "unit", "source"], rows)
-    return f'<section id="tolerances">\n<h2>Thresholds</h2>\n{table}\n</section>'
+    note = calibration_note(report)
+    paragraph = f'<p class="note">{_text(note)}</p>\n' if note else ""
+    return f'<section id="tolerances">\n<h2>Thresholds</h2>\n{paragraph}{table}\n</section>'
 
 
 def _written_section(written: Mapping[str, Path] | None) -> str:

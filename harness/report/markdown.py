@@ -12,6 +12,7 @@ from harness.report._format import (
     STATUS_LABELS,
     SUMMARY_ORDER,
     attribution_note,
+    calibration_note,
     check_note,
     evidence_columns,
     format_cell,
@@ -219,7 +220,8 @@ def _tolerances(report: DiffReport) -> str:
         for check_id, threshold in report.tolerances.items()
     ]
     table = _table(["check", "value", "direction", "unit", "source"], rows)
-    return f"## Thresholds\n\n{table}"
+    note = calibration_note(report)
+    return f"## Thresholds\n\n{note}\n\n{table}" if note else f"## Thresholds\n\n{table}"
 
 
 def _written(written: Mapping[str, Path] | None) -> str:

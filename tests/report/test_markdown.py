@@ -132,3 +132,16 @@ def test_attribution_note_unresolved_intervals() -> None:
 
     assert "No interval excludes 0, so no factor is resolved" in none
     assert "Intervals that exclude 0: fix patches; the other rows are not resolved." in some
+
+
+def test_thresholds_name_calibration_file() -> None:
+    calibrated = render_markdown(
+        sample_report(settings={"calibration": "/cache/calibration/151673-quick.json"})
+    )
+    plain = render_markdown(sample_report())
+
+    assert (
+        "## Thresholds\n\nThresholds whose source is calibration come from "
+        "/cache/calibration/151673-quick.json." in calibrated
+    )
+    assert "come from" not in plain

@@ -99,6 +99,11 @@ class StaigFusion(StagewiseImplementation):
         """Return the full configuration of a run in ``context``."""
         return build_config(self.profile, run_config=context.config, data_dir=context.data_dir)
 
+    def minimum_spots(self, context: StageContext) -> tuple[int, str]:
+        """Return the spots the run needs: one per image pseudo-label cluster, and why."""
+        k = self.settings(context).n_pseudo_labels
+        return k, f"{k} image pseudo-label clusters of the {self.profile} profile"
+
     def stage_load(self, inputs: Mapping[str, Any], context: StageContext) -> dict[str, Any]:
         """Read counts, positions, scale factors and labels; drop unlabelled spots."""
         return load.run(inputs, context, self.settings(context))

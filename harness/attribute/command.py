@@ -46,6 +46,7 @@ from harness.matrix.executor import (
 )
 from harness.matrix.jobs import JobSpec
 from harness.matrix.plans import Hybrid, SidePlan
+from harness.matrix.preflight import check_enough_spots
 from harness.report import AttributionRow, DiffReport, write_reports
 from harness.report.model import rank_attribution
 
@@ -191,6 +192,7 @@ def attribute(
     )
     plans = {"reference": reference_plan, "candidate": candidate_plan}
 
+    check_enough_spots(candidate_impl, candidate_plan)
     outcome = run_matrix([JobSpec("reference base", (reference_plan.base_step(),))], executor)
     if outcome.ok:
         outcome.merge(

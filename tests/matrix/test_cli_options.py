@@ -71,3 +71,17 @@ def test_calibrate_two_seeds_warns_one_pair(tmp_path, monkeypatch, capsys, small
     assert "2 seeds make one seed pair" in capsys.readouterr().err
     assert main(["calibrate", "--seeds", "3", "--data", str(small_slice)]) == 0
     assert "seed pair" not in capsys.readouterr().err
+
+
+def test_legacy_on_small_slice_fails_before_jobs(tmp_path, monkeypatch, capsys, small_slice):
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+
+    code = main(["attribute", "--candidate", "legacy", "--data", str(small_slice)])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert "the candidate (legacy) needs at least 300 spots" in err
+    assert "300 image pseudo-label clusters of the legacy profile" in err
+    assert "--spots 320" in err
+    assert not list((tmp_path / "cache" / "jobs").glob("*/*"))
+    assert not list((tmp_path / "cache" / "runs").glob("*/reference-*"))

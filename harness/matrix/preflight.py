@@ -15,11 +15,12 @@ def check_enough_spots(implementation: Implementation, plan: SidePlan) -> None:
     """Raise when the slice has fewer spots than ``implementation`` needs.
 
     An implementation declares its need with an optional method
-    ``minimum_spots(context) -> (count, reason) | None``; the legacy
-    candidate, for instance, needs one spot per image pseudo-label cluster,
-    which fails only at its ``pseudo_labels`` stage, after the reference's
-    whole run. The side's own ``load`` stage counts the spots (labelled
-    spots, when the slice has labels) and is cached for the job that follows.
+    ``minimum_spots(context) -> (count, reason) | None``. The legacy
+    candidate, for instance, needs one spot per image pseudo-label cluster.
+    Without this check it would fail at its ``pseudo_labels`` stage, after
+    the reference's whole run. The side's own ``load`` stage counts the spots
+    (labelled spots, when the slice has labels) and is cached for the job
+    that follows.
 
     Raises
     ------

@@ -13,6 +13,7 @@ submitted in a window of at most ``max_parallel`` running jobs.
 from __future__ import annotations
 
 import functools
+import json
 import logging
 import os
 import time
@@ -287,7 +288,9 @@ def _run_window(
                 attempts[job.name] = attempts.get(job.name, 0) + 1
                 logger.info("submitting job %s (attempt %d)", job.name, attempts[job.name])
                 with startup_library_path():
-                    running.append((job, executor.submit(function, job)))
+                    handle = executor.submit(function, job)
+                running.append((job, handle))
+                _index_job(settings.jobs_dir, job, handle, attempts[job.name])
             finished = [(job, handle) for job, handle in running if handle.done()]
             if not finished:
                 time.sleep(POLL_INTERVAL_S)
@@ -302,6 +305,29 @@ def _run_window(
             handle.cancel(check=False)
         raise
     return failed
+
+
+JOB_INDEX = "index.jsonl"
+"""File in the jobs folder with one line per submitted job: name, attempt, job id, log paths."""
+
+
+def _index_job(jobs_dir: Path, job: JobSpec, handle: Any, attempt: int) -> None:
+    """Append the job's name, submitit id and log paths to :data:`JOB_INDEX`.
+
+    submitit names each job's folder by its id alone; the index maps the ids
+    back to the matrix's job names.
+    """
+    paths = getattr(handle, "paths", None)
+    entry = {
+        "name": job.name,
+        "attempt": attempt,
+        "job_id": str(getattr(handle, "job_id", "")),
+        "stdout": str(paths.stdout) if paths is not None else None,
+        "stderr": str(paths.stderr) if paths is not None else None,
+    }
+    with (jobs_dir / JOB_INDEX).open("a", encoding="utf-8") as index:
+        index.write(json.dumps(entry) + "\n")
+    logger.debug("job %s has id %s, log %s", job.name, entry["job_id"], entry["stderr"])
 
 
 @contextmanager

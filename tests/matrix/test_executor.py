@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,15 @@ def test_failed_job_reported_with_error_and_log(tmp_path):
     assert not outcome.ok
     assert Path(failure.stderr).parent.parent == tmp_path / "jobs"
     assert not (tmp_path / "jobs" / "%j").exists()
+    index = [
+        json.loads(line)
+        for line in (tmp_path / "jobs" / "index.jsonl").read_text(encoding="utf-8").splitlines()
+    ]
+    assert sorted(entry["name"] for entry in index) == ["bad", "good"]
+    bad = next(entry for entry in index if entry["name"] == "bad")
+    assert bad["stderr"] == failure.stderr
+    assert bad["attempt"] == 1
+    assert bad["job_id"] in failure.stderr
 
 
 def test_failed_job_is_not_retried_by_default(tmp_path):

@@ -151,6 +151,7 @@ def attribution_note(report: DiffReport) -> str:
         "with the reference's stage), then break rows (the reference with the candidate's "
         "stage)."
     ]
+
     if seeds:
         parts.append(
             f"Each change is a hybrid's final ARI minus its receiving side's at the same seed, "
@@ -163,6 +164,7 @@ def attribution_note(report: DiffReport) -> str:
             "(n/a with one seed)."
         )
     parts.append(_resolution_note(report))
+
     resized = settings.get("resized") or {}
     if resized:
         ordered = [stage for stage in STAGE_NAMES if stage in resized]
@@ -173,6 +175,7 @@ def attribution_note(report: DiffReport) -> str:
     failed = settings.get("failed_jobs") or []
     if failed:
         parts.append(f"Failed jobs, missing from the rows: {', '.join(failed)}.")
+
     jobs_dir = settings.get("jobs_dir")
     if jobs_dir:
         parts.append(f"Job logs: {jobs_dir}.")

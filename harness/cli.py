@@ -148,6 +148,10 @@ def _add_diff(commands: argparse._SubParsersAction) -> None:
     )
     diff.add_argument("--out", type=Path, default=None, help="report folder (default: a new folder under reports/)")
     diff.add_argument(
+        "--threads", type=int, default=None, metavar="N",
+        help="torch CPU threads for the runs of this process (default: torch's, one per core)",
+    )
+    diff.add_argument(
         "--cache-dir", type=Path, default=None,
         help=(
             "cache folder shared with calibrate and attribute; run folders go to its runs/ "

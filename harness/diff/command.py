@@ -182,6 +182,15 @@ def diff_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int:
     """Run ``harness diff`` from parsed arguments; return the exit code."""
     from harness.cli import config_from_args, resolve_data
 
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        if threads < 1:
+            msg = f"--threads {threads}: expected 1 or more"
+            raise InputError(msg)
+        import torch
+
+        torch.set_num_threads(threads)
+        logger.info("torch uses %d CPU thread(s) in this process", threads)
     config = config_from_args(args)
     data_dir = resolve_data(args.data)
     out_dir = args.out or _default_out(args.candidate)

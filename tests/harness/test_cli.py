@@ -97,3 +97,34 @@ def test_run_load_on_dlpfc(tmp_path: Path, dlpfc_151673: Path, capsys) -> None:
     assert code == EXIT_OK
     assert (tmp_path / "ref" / "load" / "manifest.json").is_file()
     assert "1 stage(s) computed" in capsys.readouterr().out
+
+
+def test_diff_threads_zero_exits_2(tmp_path: Path, capsys) -> None:
+    code = main(["diff", "--threads", "0", "--data", str(tmp_path), "--out", str(tmp_path / "out")])
+
+    assert code == EXIT_USAGE
+    assert "--threads 0: expected 1 or more" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_diff_threads_sets_torch_threads(tmp_path: Path, monkeypatch, capsys) -> None:
+    import torch
+
+    from harness.synth import write_synthetic_slice
+
+    before = torch.get_num_threads()
+    monkeypatch.setenv("HARNESS_CACHE", str(tmp_path / "cache"))
+    data = write_synthetic_slice(tmp_path / "slice", n_spots=100, seed=2, n_genes=300)
+    try:
+        code = main([
+            "diff", "--threads", "1", "--stage", "load", "--data", str(data),
+            "--out", str(tmp_path / "out"),
+        ])
+        threads = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+
+    assert code in (EXIT_OK, 1)
+    assert threads == 1
+    assert "torch uses 1 CPU thread(s) in this process" in capsys.readouterr().err
+    assert (tmp_path / "out" / "report.json").is_file()

@@ -160,12 +160,12 @@ def attribute(
     swappable = (
         set(reference_impl.provided_stages()) & set(candidate_impl.provided_stages())
     ) - NOT_SWAPPABLE
+    check_stage_names(stages)
     for stage in stages or ():
         if stage not in swappable:
             msg = (
-                f"--stages {stage!r}: not a stage that can be swapped ({', '.join(sorted(NOT_SWAPPABLE))} "
-                f"cannot, and a swapped stage must exist on both sides); swappable: "
-                f"{', '.join(name for name in STAGE_NAMES if name in swappable)}"
+                f"--stages {stage!r}: a swapped stage must exist on both sides, and this one "
+                f"does not; swappable: {', '.join(name for name in STAGE_NAMES if name in swappable)}"
             )
             raise InputError(msg)
 
@@ -419,6 +419,28 @@ def _resize_note(hybrid: Hybrid, resized: Mapping[str, Mapping[str, Mapping[str,
     return "".join(f"; {note}" for note in notes)
 
 
+def check_stage_names(stages: Sequence[str] | None) -> None:
+    """Raise :class:`InputError` for a stage name that is unknown or never swapped.
+
+    Needs no implementation, so the command line checks ``--stages`` before
+    loading torch.
+    """
+    unknown = [stage for stage in stages or () if stage not in STAGE_NAMES]
+    fixed = [stage for stage in stages or () if stage in NOT_SWAPPABLE]
+    if not unknown and not fixed:
+        return
+    candidates = ", ".join(name for name in STAGE_NAMES if name not in NOT_SWAPPABLE)
+    if unknown:
+        problem = f"unknown stage(s) {unknown}"
+    else:
+        problem = (
+            f"{', '.join(fixed)} cannot be swapped (load defines the spots both sides share, "
+            "metrics changes no domain)"
+        )
+    msg = f"--stages {','.join(stages or ())!r}: {problem}; stages that can be swapped: {candidates}"
+    raise InputError(msg)
+
+
 def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int:
     """Run ``harness attribute``; return 0 when every job finished, 1 when some failed."""
     from harness.cli import resolve_data
@@ -430,16 +452,7 @@ def attribute_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int
     seeds = seeds_from_args(args)
     check_confidence(args.confidence)
     stages = args.stages.split(",") if args.stages else None
-    unknown = [stage for stage in stages or () if stage not in STAGE_NAMES]
-    fixed = [stage for stage in stages or () if stage in NOT_SWAPPABLE]
-    if unknown or fixed:
-        candidates = ", ".join(name for name in STAGE_NAMES if name not in NOT_SWAPPABLE)
-        problem = (
-            f"unknown stage(s) {unknown}" if unknown
-            else f"{', '.join(fixed)} cannot be swapped (load defines the spots both sides share, metrics changes no domain)"
-        )
-        msg = f"--stages {args.stages!r}: {problem}; stages that can be swapped: {candidates}"
-        raise InputError(msg)
+    check_stage_names(stages)
     config = matrix_config(args, command="attribute")
     cache_dir = args.cache_dir or cache_root()
     executor = executor_from_args(args, cache_dir=cache_dir, what="attribute")

@@ -182,7 +182,7 @@ def diff_from_args(args: argparse.Namespace, *, argv: Sequence[str]) -> int:
     """Run ``harness diff`` from parsed arguments; return the exit code."""
     from harness.cli import config_from_args, resolve_data
 
-    threads = getattr(args, "threads", None)
+    threads = args.threads
     if threads is not None:
         if threads < 1:
             msg = f"--threads {threads}: expected 1 or more"

@@ -241,18 +241,16 @@ class _Backdrop:
 
 
 def _image_level(reader: RunFolderReader) -> dict[str, Any]:
+    """Return the side's ``patches/image_level`` with its validated ``scale`` and ``level`` name."""
+    from harness.diagnose.patches import read_level_record
+    from harness.errors import InputError
+
     level = reader.artifact("patches", "image_level")
-    scale = level.get("scale") if isinstance(level, Mapping) else None
-    if isinstance(scale, bool) or not isinstance(scale, int | float) or not scale > 0:
-        msg = (
-            f"the {reader.side} patches/image_level has scale {scale!r}; "
-            "expected a positive number"
-        )
-        raise FigureUnavailableError(msg)
-    # The contract names the level without fixing the key: STAIG's side writes "level",
-    # staig_fusion's "name".
-    name = level.get("level", level.get("name", "unknown"))
-    return {**level, "scale": float(scale), "level": str(name)}
+    try:
+        record = read_level_record(level, side=reader.side)
+    except InputError as error:
+        raise FigureUnavailableError(str(error)) from None
+    return {**level, "scale": record.scale, "level": record.name}
 
 
 def _points(values: Any, *, what: str) -> np.ndarray:

@@ -422,8 +422,8 @@ def _resize_note(hybrid: Hybrid, resized: Mapping[str, Mapping[str, Mapping[str,
 def check_stage_names(stages: Sequence[str] | None) -> None:
     """Raise :class:`InputError` for a stage name that is unknown or never swapped.
 
-    Needs no implementation, so the command line checks ``--stages`` before
-    loading torch.
+    The check needs no implementation, so the command line runs it on
+    ``--stages`` before torch is imported.
     """
     unknown = [stage for stage in stages or () if stage not in STAGE_NAMES]
     fixed = [stage for stage in stages or () if stage in NOT_SWAPPABLE]
